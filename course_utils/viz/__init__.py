@@ -1,0 +1,1 @@
+"""Figures: scenes, label maps, instances, training curves and small interactive viewers."""
