@@ -1,9 +1,17 @@
 """The shapes world: scenes, class ids, torch datasets and COCO import/export."""
 
-from .classes import (CLASS_COLOURS, CLASSES, LABEL_DIVISOR, NUM_CLASSES, STUFF, THING_COLOURS, THINGS,
-                      VOID, class_name)
-from .datasets import (SPLITS, InstanceDataset, PanopticDataset, PixelDataset, SemanticDataset, collate,
-                       instance_target, pixel_features, split_seed)
+from .classes import CLASS_COLOURS, CLASSES, LABEL_DIVISOR, NUM_CLASSES, STUFF, THING_COLOURS, THINGS, VOID, class_name
+from .datasets import (
+                      SPLITS,
+                      InstanceDataset,
+                      PanopticDataset,
+                      PixelDataset,
+                      SemanticDataset,
+                      collate,
+                      instance_target,
+                      pixel_features,
+                      split_seed,
+)
 from .shapes import make_scene
 
 __all__ = ["CLASSES", "CLASS_COLOURS", "LABEL_DIVISOR", "NUM_CLASSES", "STUFF", "THINGS", "THING_COLOURS",

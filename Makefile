@@ -1,0 +1,54 @@
+# Two commands set the course up on a fresh machine (Python >= 3.10):
+#   make lab    create .venv if needed, install everything, open JupyterLab on the course
+#   make test   same set-up, then the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LAB_PORT ?= 8888
+LAB_TOKEN ?= $(shell $(PYTHON) -c "import secrets; print(secrets.token_hex(16))")
+LAB_BROWSER ?= true
+PYTEST_ARGS ?=
+
+.PHONY: lab serve-lab test course bench check lint data clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) requirements.txt requirements-dev.txt pyproject.toml
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements-dev.txt
+	$(PY) -m pip install -e . --no-deps
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(PY) -m course_utils check || true
+	$(MAKE) --no-print-directory serve-lab
+
+# The JupyterLab server on 127.0.0.1 with a token; `make lab` and the tests both use it.
+serve-lab:
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --IdentityProvider.token=$(LAB_TOKEN) \
+		--ServerApp.root_dir=$(CURDIR) --ServerApp.open_browser=$(LAB_BROWSER) --allow-root \
+		--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+course: $(STAMP)
+	$(PY) -m course_utils.runner
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+check: $(STAMP)
+	$(PY) -m course_utils check
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check course_utils tests benchmarks notebooks
+
+data: $(STAMP)
+	$(PY) -m course_utils make-data
+
+clean:
+	rm -rf build checkpoints .pytest_cache

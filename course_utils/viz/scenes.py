@@ -1,0 +1,178 @@
+"""Figures of shapes-world scenes: image, semantic map, instances with boxes, panoptic map."""
+
+from __future__ import annotations
+
+import colorsys
+from functools import lru_cache
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib import font_manager
+from matplotlib.patches import Patch
+from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
+
+from ..data.classes import CLASS_COLOURS, CLASSES, LABEL_DIVISOR, STUFF, THINGS
+
+
+@lru_cache(maxsize=1)
+def _font_path() -> str:
+    """A TrueType font that ships with matplotlib, so box labels can be any size."""
+    return font_manager.findfont("DejaVu Sans")
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """Float image (3, H, W) in [0, 1] -> uint8 (3, H, W), the input torchvision's drawers want."""
+    return (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def hwc(image: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) -> (H, W, 3) for ``plt.imshow``."""
+    return image.detach().cpu().permute(1, 2, 0)
+
+
+def colour_semantic(semantic: torch.Tensor) -> torch.Tensor:
+    """Class-id map (H, W) -> uint8 RGB (H, W, 3) with the course's class colours."""
+    palette = torch.tensor(CLASS_COLOURS, dtype=torch.uint8)  # (C, 3)
+    return palette[semantic.detach().cpu().long().clamp(0, len(CLASSES) - 1)]
+
+
+def instance_colours(n: int) -> list[tuple[int, int, int]]:
+    """``n`` well-separated RGB colours (golden-ratio hues) for drawing instances."""
+    cols = []
+    for i in range(n):
+        r, g, b = colorsys.hsv_to_rgb((0.13 + i * 0.618034) % 1.0, 0.85, 0.95)
+        cols.append((int(r * 255), int(g * 255), int(b * 255)))
+    return cols
+
+
+def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor | None = None,
+                   labels: torch.Tensor | None = None, scores: torch.Tensor | None = None,
+                   alpha: float = 0.55, width: int = 1, scale: int = 1) -> torch.Tensor:
+    """Overlay instance masks (and boxes with class names / scores) on an image.
+
+    Args:
+        image: float (3, H, W) in [0, 1] or uint8.
+        masks: (N, H, W) bool, uint8 or float probabilities (thresholded at 0.5).
+        boxes: optional (N, 4) xyxy.
+        labels: optional (N,) class ids, written on the boxes.
+        scores: optional (N,) confidences, written after the class name.
+        alpha: mask opacity.
+        width: box line width.
+        scale: enlarge by this integer factor first (nearest), so text and lines stay legible.
+
+    Returns:
+        uint8 (3, H*scale, W*scale) picture.
+    """
+    out = image if image.dtype == torch.uint8 else to_uint8(image)
+    out = out.cpu()
+    m = masks.detach().cpu()
+    m = m > 0.5 if m.is_floating_point() else m.bool()
+    if scale > 1:
+        out = out.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
+        m = m.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
+        boxes = None if boxes is None else boxes.detach().cpu().float() * scale
+    n = len(m)
+    if n == 0:
+        return out
+    colours = instance_colours(n)
+    out = draw_segmentation_masks(out, m, alpha=alpha, colors=colours)
+    if boxes is not None and len(boxes):
+        text = None
+        if labels is not None:
+            text = [CLASSES[int(c)] if 0 <= int(c) < len(CLASSES) else str(int(c)) for c in labels]
+            if scores is not None:
+                text = [f"{t} {float(s):.2f}" for t, s in zip(text, scores)]
+        out = draw_bounding_boxes(out, boxes.detach().cpu().float(), labels=text, colors=colours, width=width,
+                                  font=_font_path(), font_size=max(8, 5 * scale))
+    return out
+
+
+def colour_panoptic(panoptic: torch.Tensor) -> torch.Tensor:
+    """Panoptic map (H, W) of ``class * 1000 + instance`` ids -> uint8 RGB (H, W, 3).
+
+    Stuff segments get their class colour; each thing segment its own colour; void is black.
+    """
+    pan = panoptic.detach().cpu().long()
+    out = torch.zeros(*pan.shape, 3, dtype=torch.uint8)
+    ids = [int(i) for i in torch.unique(pan) if int(i) != 0]
+    things = [i for i in ids if i // LABEL_DIVISOR in THINGS]
+    for i in ids:
+        if i // LABEL_DIVISOR in STUFF:
+            out[pan == i] = torch.tensor(CLASS_COLOURS[i // LABEL_DIVISOR], dtype=torch.uint8)
+    for i, col in zip(things, instance_colours(len(things))):
+        out[pan == i] = torch.tensor(col, dtype=torch.uint8)
+    return out
+
+
+def class_legend(ax: plt.Axes, class_ids: list[int] | None = None, **kwargs) -> None:
+    """Add a legend of class colours (all classes except void by default) to ``ax``."""
+    ids = class_ids if class_ids is not None else list(range(1, len(CLASSES)))
+    handles = [Patch(color=[c / 255 for c in CLASS_COLOURS[i]], label=f"{i} {CLASSES[i]}") for i in ids]
+    kwargs.setdefault("loc", "upper left")
+    kwargs.setdefault("bbox_to_anchor", (1.01, 1.0))
+    kwargs.setdefault("fontsize", 8)
+    ax.legend(handles=handles, frameon=False, **kwargs)
+
+
+def show_scene(scene: dict, axes: list[plt.Axes] | None = None, title: str | None = None) -> plt.Figure:
+    """One scene as four panels: image | semantic map | instances with boxes | panoptic map.
+
+    Args:
+        scene: a dict from ``make_scene``.
+        axes: four axes to draw into (a new figure when None).
+        title: optional title above the image panel.
+
+    Returns:
+        the matplotlib figure.
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
+    else:
+        fig = axes[0].figure
+    n = len(scene["labels"])
+    panels = [
+        (hwc(scene["image"]), title or f"image (seed {scene.get('seed')}, index {scene.get('index')})"),
+        (colour_semantic(scene["semantic"]), "semantic: a class per pixel"),
+        (hwc(draw_instances(scene["image"], scene["masks"], scene["boxes"], scene["labels"], scale=3, width=2)),
+         f"instances: {n} object{'s' if n != 1 else ''}, mask + box each"),
+        (colour_panoptic(scene["panoptic"]), "panoptic: stuff classes + thing ids"),
+    ]
+    for ax, (img, name) in zip(axes, panels):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    class_legend(axes[-1])
+    fig.tight_layout()
+    return fig
+
+
+def show_scenes(scenes: list[dict], cols: int = 5, what: str = "image") -> plt.Figure:
+    """A grid of scenes showing one view each: "image", "semantic", "instances" or "panoptic".
+
+    Args:
+        scenes: dicts from ``make_scene``.
+        cols: panels per row.
+        what: which view to draw.
+
+    Returns:
+        the matplotlib figure.
+    """
+    views = {
+        "image": lambda s: hwc(s["image"]),
+        "semantic": lambda s: colour_semantic(s["semantic"]),
+        "instances": lambda s: hwc(draw_instances(s["image"], s["masks"], s["boxes"], s["labels"], scale=2)),
+        "panoptic": lambda s: colour_panoptic(s["panoptic"]),
+    }
+    if what not in views:
+        raise ValueError(f"what={what!r} is not one of {sorted(views)}")
+    rows = -(-len(scenes) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, s in zip(axes.flat, scenes):
+        ax.imshow(views[what](s), interpolation="nearest")
+        ax.set_title(f"#{s.get('index')}: {len(s['labels'])} objects", fontsize=8)
+    if what == "semantic":
+        class_legend(axes[0, -1])
+    fig.tight_layout()
+    return fig
