@@ -71,16 +71,15 @@ def _texture_bank() -> dict[int, np.ndarray]:
 
 @lru_cache(maxsize=1)
 def _shade_bank() -> np.ndarray:
-    """Gentle lighting noise (S, S) over the whole scene, so no region is perfectly flat."""
+    """Gentle lighting factors (S, S) around 1 over the whole scene, so no region is perfectly flat."""
     rng = np.random.default_rng(7)
-    return (0.05 * _smooth_noise(rng, _TEXTURE_SIZE, 8, 8)).astype(np.float32)
+    return (1 + 0.05 * _smooth_noise(rng, _TEXTURE_SIZE, 8, 8)).astype(np.float32)
 
 
 @lru_cache(maxsize=8)
-def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel-centre coordinates (y, x), each (size, size) float32."""
-    ax = np.arange(size, dtype=np.float32) + 0.5
-    return np.broadcast_to(ax[:, None], (size, size)), np.broadcast_to(ax[None, :], (size, size))
+def _axis(size: int) -> np.ndarray:
+    """Pixel-centre coordinates along one axis, (size,) float32; broadcast it, never tile it."""
+    return np.arange(size, dtype=np.float32) + 0.5
 
 
 def _crop(tile: np.ndarray, where: np.ndarray, size: int) -> np.ndarray:
@@ -96,21 +95,22 @@ def _crop(tile: np.ndarray, where: np.ndarray, size: int) -> np.ndarray:
 
 
 def _stuff_layout(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Stuff class per pixel (size, size) int64: sky above a wavy horizon, grass/water below."""
+    """Stuff class per pixel (size, size) uint8: sky above a wavy horizon, grass/water below."""
     u = rng.random(12)
-    yy, xx = _grid(size)
-    x = xx[0] / size
+    ax = _axis(size)
+    x = ax / size
     horizon = size * (0.2 + 0.35 * u[0] + 0.12 * (u[1] - 0.5) * (x - 0.5)
                       + 0.03 * u[2] * np.sin(2 * np.pi * (x * (1 + 2 * u[3]) + u[4])))
-    below = yy >= horizon[None, :]
+    below = ax[:, None] >= horizon[None, :]  # (H, W)
     kind = int(3 * u[5])  # 0: grass, 1: water, 2: both, split by a slanted wavy shore
+    sky = np.uint8(SKY)
     if kind < 2:
-        return np.where(below, (GRASS, WATER)[kind], SKY)
-    y = yy[:, 0] / size
+        return np.where(below, np.uint8((GRASS, WATER)[kind]), sky)
+    y = ax / size
     shore = size * (0.3 + 0.4 * u[6] + (u[7] - 0.5) * (y - 0.5)
                     + 0.03 * np.sin(2 * np.pi * (y * (1 + 2 * u[8]) + u[9])))
-    near, far = (GRASS, WATER) if u[10] < 0.5 else (WATER, GRASS)
-    return np.where(below, np.where(xx < shore[:, None], near, far), SKY)
+    near, far = (np.uint8(GRASS), np.uint8(WATER)) if u[10] < 0.5 else (np.uint8(WATER), np.uint8(GRASS))
+    return np.where(below, np.where(ax[None, :] < shore[:, None], near, far), sky)
 
 
 def _shape_mask(kind: int, cy: float, cx: float, r: float, angle: float,
@@ -124,8 +124,8 @@ def _shape_mask(kind: int, cy: float, cx: float, r: float, angle: float,
     y0, y1 = max(int(cy - reach), 0), max(min(int(cy + reach) + 2, size), 0)
     x0, x1 = max(int(cx - reach), 0), max(min(int(cx + reach) + 2, size), 0)
     window = (slice(y0, max(y0, y1)), slice(x0, max(x0, x1)))
-    yy, xx = _grid(size)
-    dy, dx = yy[y0:y1, x0:x1] - cy, xx[y0:y1, x0:x1] - cx
+    ax = _axis(size)
+    dy, dx = ax[y0:y1, None] - cy, ax[None, x0:x1] - cx  # (h, 1), (1, w): broadcast below
     if kind == CIRCLE:
         inside = dy * dy + dx * dx <= r * r
     else:
@@ -151,7 +151,7 @@ def _place_objects(rng: np.random.Generator, size: int) -> tuple[np.ndarray, lis
     """
     scale = size / 128
     min_pixels = _MIN_VISIBLE_PIXELS * scale * scale
-    owner = np.full((size, size), -1, np.int64)
+    owner = np.full((size, size), -1, np.int8)
     kinds: list[int] = []
     colours: list[int] = []
     centres: list[tuple[float, float, float]] = []
@@ -250,24 +250,24 @@ def make_scene(seed: int, index: int, size: int = 128) -> dict:
     where = np.flatnonzero(is_thing)
     who = owner.reshape(-1)[where]
     image.reshape(3, -1)[:, where] = paint.T[:, who]
-    image *= (0.9 + 0.2 * u[-1, 0]) * (1 + _crop(_shade_bank(), u[-1, 2:], size))  # uneven lighting
-    semantic = layout.copy()
-    semantic.reshape(-1)[where] = labels[who]
+    image *= _crop(_shade_bank(), u[-1, 2:], size) * np.float32(0.9 + 0.2 * u[-1, 0])  # uneven lighting
 
-    # panoptic ids: class * 1000 + running number within the class (stuff: + 0)
-    numbers = np.zeros(n, np.int64)
+    # Every pixel belongs to one segment: stuff classes first (index 0-2), then the objects.
+    # Small uint8 maps and table look-ups are much faster than comparing int64 id maps.
+    numbers = np.zeros(n, np.int64)  # running number of each object within its class
     for c in THINGS:
         numbers[labels == c] = np.arange(1, int((labels == c).sum()) + 1)
-    thing_ids = labels * LABEL_DIVISOR + numbers
-    panoptic = layout * LABEL_DIVISOR
-    panoptic.reshape(-1)[where] = thing_ids[who]
-    seg_ids = np.concatenate([np.asarray(STUFF) * LABEL_DIVISOR, thing_ids])
-    seg_masks = panoptic[None] == seg_ids[:, None, None]  # (3 + N, H, W)
+    seg_class = np.concatenate([np.asarray(STUFF, np.int64), labels])
+    seg_ids = seg_class * LABEL_DIVISOR + np.concatenate([np.zeros(len(STUFF), np.int64), numbers])
+    seg_index = np.where(is_thing, owner + np.int8(len(STUFF)), layout - np.uint8(1)).astype(np.uint8)
+    semantic = seg_class[seg_index]  # (H, W) int64
+    panoptic = seg_ids[seg_index]  # (H, W) int64
+    seg_masks = seg_index[None] == np.arange(len(seg_ids), dtype=np.uint8)[:, None, None]  # (3 + N, H, W)
     areas = np.count_nonzero(seg_masks, axis=(1, 2))
     present = np.flatnonzero(areas)
     seg_boxes = np.zeros((len(seg_ids), 4), np.float32)
     seg_boxes[present] = _boxes_from_masks(seg_masks[present])
-    segments = [{"id": int(seg_ids[i]), "category_id": int(seg_ids[i] // LABEL_DIVISOR),
+    segments = [{"id": int(seg_ids[i]), "category_id": int(seg_class[i]),
                  "isthing": bool(i >= len(STUFF)), "area": int(areas[i]),
                  "bbox": [int(v) for v in (*seg_boxes[i, :2], *(seg_boxes[i, 2:] - seg_boxes[i, :2]))],
                  "iscrowd": 0} for i in present]
