@@ -1,0 +1,129 @@
+"""Training figures: loss and validation curves, drawn live in a notebook or once at the end."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+
+
+def in_notebook() -> bool:
+    """True when running inside a Jupyter kernel (where rich display works)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with the course
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def plot_history(history, axes=None, title: str | None = None):
+    """Loss terms per logged step (left) and validation metrics per epoch (right).
+
+    Args:
+        history: a ``training.History`` (``steps`` and ``epochs`` lists of dicts).
+        axes: two matplotlib axes to draw in (default: a new 1x2 figure).
+        title: optional figure title.
+
+    Returns:
+        the matplotlib figure.
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    else:
+        fig = axes[0].figure
+    ax_loss, ax_val = axes
+    ax_loss.clear()
+    ax_val.clear()
+    steps = [s["step"] for s in history.steps]
+    loss_keys = [k for k in (history.steps[0] if history.steps else {}) if k not in ("step", "epoch", "lr")]
+    for key in loss_keys:
+        ax_loss.plot(steps, [s.get(key, math.nan) for s in history.steps], label=key,
+                     lw=2 if key == "loss" else 1)
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("training loss")
+    if any(v > 0 for s in history.steps for k, v in s.items() if k in loss_keys):
+        ax_loss.set_yscale("log")
+    if len(loss_keys) > 1:
+        ax_loss.legend(fontsize=7)
+    ax_loss.grid(alpha=0.3)
+
+    val_keys = [k for k in history.val_keys() if not k.startswith("iou_") and not k.startswith("boundary_iou_")]
+    epochs = [e["epoch"] for e in history.epochs]
+    for key in val_keys:
+        ax_val.plot(epochs, [e.get(key, math.nan) for e in history.epochs], "o-", label=key)
+    ax_val.set_xlabel("epoch")
+    ax_val.set_ylabel("validation")
+    if val_keys:
+        ax_val.legend(fontsize=7)
+    else:
+        ax_val.text(0.5, 0.5, "no validation metrics", ha="center", va="center", transform=ax_val.transAxes)
+    ax_val.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+class LivePlot:
+    """A training-curve figure that redraws in place in a notebook; does nothing elsewhere.
+
+    Uses ``display(fig, display_id=True)`` once and ``handle.update(fig)`` after that, so a
+    notebook shows one figure that changes rather than a new figure per update.
+
+    Args:
+        enabled: set False to switch it off; it is also off outside a Jupyter kernel.
+        title: figure title.
+    """
+
+    def __init__(self, enabled: bool = True, title: str | None = None):
+        self.enabled = enabled and in_notebook()
+        self.title = title
+        self.fig = None
+        self.handle = None
+
+    def update(self, history) -> None:
+        """Redraw the curves of ``history``."""
+        if not self.enabled or not history.steps:
+            return
+        from IPython.display import display
+
+        if self.fig is None:
+            self.fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+            self.axes = axes
+        plot_history(history, self.axes, self.title)
+        if self.handle is None:
+            self.handle = display(self.fig, display_id=True)
+        else:
+            self.handle.update(self.fig)
+
+    def close(self) -> None:
+        """Close the figure so the notebook does not draw it a second time at the end of the cell."""
+        if self.fig is not None:
+            plt.close(self.fig)
+            self.fig = None
+
+
+def compare_curves(histories: dict, key: str = "miou", ax=None):
+    """One validation metric per epoch for several runs (e.g. FCN-32s vs FCN-8s).
+
+    Args:
+        histories: run name -> ``History``.
+        key: the validation metric to plot.
+        ax: axes to draw in (default: a new figure).
+
+    Returns:
+        the matplotlib figure.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+    else:
+        fig = ax.figure
+    for name, h in histories.items():
+        ax.plot([e["epoch"] for e in h.epochs], [e.get(key, math.nan) for e in h.epochs], "o-", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation {key}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
