@@ -263,7 +263,7 @@ def make_scene(seed: int, index: int, size: int = 128) -> dict:
     semantic = seg_class[seg_index]  # (H, W) int64
     panoptic = seg_ids[seg_index]  # (H, W) int64
     seg_masks = seg_index[None] == np.arange(len(seg_ids), dtype=np.uint8)[:, None, None]  # (3 + N, H, W)
-    areas = np.count_nonzero(seg_masks, axis=(1, 2))
+    areas = np.bincount(seg_index.ravel(), minlength=len(seg_ids))
     present = np.flatnonzero(areas)
     seg_boxes = np.zeros((len(seg_ids), 4), np.float32)
     seg_boxes[present] = _boxes_from_masks(seg_masks[present])
