@@ -1,0 +1,260 @@
+"""Running a learner's function safely (worker thread with a time limit) and ``check`` itself."""
+
+from __future__ import annotations
+
+import ctypes
+import inspect
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .compare import clone, compare, summarize
+from .core import REGISTRY, Case, Exercise
+
+__all__ = ["check", "run_limited", "Outcome"]
+
+
+class _Stopped(BaseException):
+    """Raised inside a worker thread that ran past its time limit."""
+
+
+@dataclass
+class Outcome:
+    """What one call of a function did."""
+
+    status: str  # "ok", "error" or "timeout"
+    value: Any = None  # the return value when status is "ok"
+    error: BaseException | None = None  # the exception when status is "error"
+    seconds: float = 0.0  # how long the call ran (or the time limit, on timeout)
+
+
+def _stop_thread(thread: threading.Thread) -> None:
+    """Ask CPython to raise ``_Stopped`` in ``thread`` (works for Python-level loops; C calls finish first)."""
+    ident = thread.ident
+    if ident is None:
+        return
+    try:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(_Stopped))
+    except Exception:  # noqa: BLE001 - not CPython, or no ctypes: the daemon thread is simply left behind
+        pass
+
+
+def run_limited(fn: Callable, args: tuple, kwargs: dict, timeout: float) -> Outcome:
+    """Call ``fn(*args, **kwargs)`` in a daemon thread and wait at most ``timeout`` seconds.
+
+    Args:
+        fn: the function to call.
+        args: positional arguments.
+        kwargs: keyword arguments.
+        timeout: seconds to wait; after that the thread is asked to stop and left behind if it does not.
+
+    Returns:
+        an ``Outcome`` with the value, the exception, or status "timeout".
+    """
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        start = time.perf_counter()
+        try:
+            box["value"] = fn(*args, **kwargs)
+            box["status"] = "ok"
+        except _Stopped:
+            box["status"] = "stopped"
+        except BaseException as err:  # noqa: BLE001 - the learner may raise anything, even SystemExit
+            box["error"] = err
+            box["status"] = "error"
+        box["seconds"] = time.perf_counter() - start
+
+    thread = threading.Thread(target=work, name="course-exercise-check", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive() or box.get("status") in (None, "stopped"):
+        _stop_thread(thread)
+        thread.join(0.2)
+        return Outcome("timeout", seconds=timeout)
+    return Outcome(box["status"], value=box.get("value"), error=box.get("error"), seconds=box.get("seconds", 0.0))
+
+
+def _learner_line(err: BaseException, fn: Callable) -> str | None:
+    """'line 3 of your cell: `return a / b`' for the deepest frame of the learner's own code, if any."""
+    code = getattr(inspect.unwrap(fn), "__code__", None) if callable(fn) else None
+    if code is None or err.__traceback__ is None:
+        return None
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == code.co_filename]
+    if not frames:
+        return None
+    frame = frames[-1]
+    text = (frame.line or "").strip()
+    where = "your cell" if "ipykernel" in frame.filename or frame.filename.startswith("<") else frame.filename
+    in_fn = f" (in {frame.name})" if frame.name not in ("<module>", getattr(fn, "__name__", "")) else ""
+    return f"line {frame.lineno} of {where}{in_fn}: {text}" if text else f"line {frame.lineno} of {where}{in_fn}"
+
+
+def _error_text(err: BaseException) -> str:
+    msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {msg}" if msg else type(err).__name__
+
+
+def _arg_names(ref: Callable, case: Case) -> list[str]:
+    try:
+        params = [p.name for p in inspect.signature(ref).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    except (TypeError, ValueError):
+        params = []
+    names = [params[i] if i < len(params) and not params[i].startswith("*") else f"arg{i}"
+             for i in range(len(case.args))]
+    return names
+
+
+def _inputs_text(ref: Callable, case: Case) -> str:
+    parts = [f"{n} = {summarize(a)}" for n, a in zip(_arg_names(ref, case), case.args)]
+    parts += [f"{k} = {summarize(v)}" for k, v in case.kwargs.items()]
+    return ", ".join(parts) if parts else "(no arguments)"
+
+
+def _call_text(name: str, ref: Callable, case: Case) -> str:
+    names = _arg_names(ref, case) + [f"{k}=..." for k in case.kwargs]
+    return f"{name}({', '.join(names)})"
+
+
+def _report_failure(ex: Exercise, ref: Callable, index: int, total: int, case: Case, expected: str, got: str,
+                    problem: str) -> None:
+    lines = [f"❌ {ex.name}: case {index} of {total} failed: {case.description}",
+             f"   inputs:   {_inputs_text(ref, case)}",
+             f"   expected: {expected}",
+             f"   got:      {got}",
+             f"   problem:  {problem}"]
+    hint = case.hint or ex.hint
+    if hint:
+        lines.append(f"   hint:     {hint}")
+    lines.append(f"   ({index - 1} of {total} cases passed before this one. Fix it and run the check again.)")
+    print("\n".join(lines))
+
+
+def _record(name: str, passed: bool) -> None:
+    try:
+        from .. import progress
+
+        progress.record_exercise(name, passed)
+    except Exception as err:  # noqa: BLE001 - progress is a convenience, never a reason to fail a check
+        print(f"(progress not saved: {err})")
+
+
+def _get_reference(name: str) -> Callable | None:
+    from .. import solutions
+
+    return getattr(solutions, name, None)
+
+
+def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool = True) -> bool:
+    """Check a learner's function for exercise ``name`` against the course's reference, case by case.
+
+    Args:
+        name: the exercise name (see ``exercises.NAMES``).
+        fn: the learner's function (passed without calling it).
+        timeout: seconds per call of ``fn`` before it is stopped (default: the exercise's own, a few seconds).
+        verbose: print the feedback (tests may switch it off).
+
+    Returns:
+        True when ``fn`` agrees with the reference on every case, else False. Never raises.
+    """
+    out = print if verbose else (lambda *a, **k: None)
+    if not isinstance(name, str) or name not in REGISTRY:
+        names = ", ".join(sorted(REGISTRY)) or "(none yet)"
+        out(f"There is no exercise called {name!r}. The exercises are: {names}.")
+        return False
+    ex = REGISTRY[name]
+    if not callable(fn):
+        out(f"exercises.check({name!r}, ...) needs your function itself as the second argument, for example "
+            f"exercises.check({name!r}, {name}) (no parentheses after the function name); got {summarize(fn)}.")
+        return False
+    ref = _get_reference(name)
+    if ref is None:
+        out(f"The course has no reference solution for {name!r} yet (a problem in the course, not in your code).")
+        return False
+    limit = float(timeout if timeout is not None else ex.timeout)
+    gen = torch.Generator().manual_seed(ex.seed)
+    try:
+        cases = list(ex.make_cases(gen))
+    except Exception as err:  # noqa: BLE001
+        out(f"The course could not build the cases of {name!r} ({_error_text(err)}): a problem in the course.")
+        return False
+    printer = _report_failure if verbose else (lambda *a, **k: None)
+    total = len(cases)
+    for index, case in enumerate(cases, start=1):
+        ref_args, ref_kwargs = clone(case.args), clone(case.kwargs)
+        try:
+            expected = ref(*ref_args, **ref_kwargs)
+            ref_error: BaseException | None = None
+        except Exception as err:  # noqa: BLE001
+            expected, ref_error = None, err
+        if ref_error is not None and not (case.expect_error and isinstance(ref_error, case.expect_error)):
+            out(f"The reference solution failed on case {index} ({case.description}): {_error_text(ref_error)}. "
+                "This is a problem in the course, not in your code.")
+            return False
+        my_args, my_kwargs = clone(case.args), clone(case.kwargs)
+        outcome = run_limited(fn, my_args, my_kwargs, limit)
+        want = (f"raises {case.expect_error.__name__}" if case.expect_error and ref_error is not None
+                else summarize(expected))
+        if outcome.status == "timeout":
+            printer(ex, ref, index, total, case, want, f"no answer after {limit:g} seconds",
+                    f"your function was stopped after {limit:g} s. Look for a loop that never ends (a `while` "
+                    "whose condition never becomes False) or a loop over every pixel in Python.")
+            _record(name, False)
+            return False
+        if outcome.status == "error":
+            err = outcome.error
+            if isinstance(err, NotImplementedError):
+                out(f"✏️ {name}: not attempted yet. Replace `raise NotImplementedError` with your code, "
+                    "run that cell, then run this check again.")
+                return False
+            raised = _error_text(err)
+            if case.expect_error and ref_error is not None and isinstance(err, case.expect_error):
+                continue
+            where = _learner_line(err, fn)
+            problem = f"your function raised {raised}" + (f" at {where}" if where else "") + "."
+            if isinstance(err, TypeError) and where is None:
+                problem += f" The check calls it as {_call_text(name, ref, case)}."
+            printer(ex, ref, index, total, case, want, f"{type(err).__name__} raised", problem)
+            _record(name, False)
+            return False
+        got = outcome.value
+        if case.expect_error and ref_error is not None:
+            printer(ex, ref, index, total, case, want, summarize(got),
+                    f"this input should raise {case.expect_error.__name__} (with a clear message), "
+                    "but your function returned a value.")
+            _record(name, False)
+            return False
+        try:
+            problem = (case.compare(expected, got) if case.compare is not None
+                       else compare(expected, got, atol=case.atol, rtol=case.rtol))
+        except Exception as err:  # noqa: BLE001 - a strange result must not crash the comparison
+            problem = f"your result could not be compared with the expected one ({_error_text(err)})."
+        if problem is None:
+            problem = _mutation_problem(ref, case, my_args, my_kwargs, ref_args, ref_kwargs)
+        if problem:
+            printer(ex, ref, index, total, case, want, summarize(got), problem)
+            _record(name, False)
+            return False
+    out(f"✅ {name}: all {total} cases pass. Well done!")
+    _record(name, True)
+    return True
+
+
+def _mutation_problem(ref: Callable, case: Case, my_args: tuple, my_kwargs: dict, ref_args: tuple,
+                      ref_kwargs: dict) -> str | None:
+    """A message when the learner changed an input in place and the reference did not."""
+    names = _arg_names(ref, case)
+    for i, (orig, mine, theirs) in enumerate(zip(case.args, my_args, ref_args)):
+        if compare(orig, mine, atol=0, rtol=0) and not compare(orig, theirs, atol=0, rtol=0):
+            return (f"your function changed its input `{names[i]}` in place; work on a copy "
+                    "(for example x = x.clone()) so the caller's data stays as it was.")
+    for k, orig in case.kwargs.items():
+        if compare(orig, my_kwargs.get(k), atol=0, rtol=0) and not compare(orig, ref_kwargs.get(k), atol=0, rtol=0):
+            return f"your function changed its input `{k}` in place; work on a copy (for example x = x.clone())."
+    return None

@@ -1,0 +1,229 @@
+"""The learner's progress file: attempts and results of practice questions and mini assignments.
+
+The file is plain JSON, so a teacher can read it::
+
+    {"version": 1,
+     "questions": {"00-what-is-a-pixel": {"attempts": 2, "correct": true, "last": "2025-01-01T10:00:00"}},
+     "exercises": {"count_pixels_of_class": {"attempts": 1, "passed": false, "last": "..."}}}
+
+Where it lives: ``set_path(path)`` if called, else ``$COURSE_PROGRESS``, else ``progress.json`` at the
+course root. Writes are atomic (temporary file, then rename). A damaged file is renamed aside
+(``progress.json.damaged-<timestamp>``) with a warning; recording progress never stops a lesson.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .engine import REPO_ROOT
+
+__all__ = ["path", "set_path", "load", "record_question", "record_exercise", "reset", "summary", "table", "show"]
+
+_VERSION = 1
+_path_override: Path | None = None
+_lock = threading.Lock()
+_warned_unwritable: set[str] = set()
+
+
+def path() -> Path:
+    """Where progress is recorded now.
+
+    Returns:
+        ``set_path``'s value if called, else ``$COURSE_PROGRESS``, else ``<course root>/progress.json``.
+    """
+    if _path_override is not None:
+        return _path_override
+    env = os.environ.get("COURSE_PROGRESS")
+    if env:
+        return Path(env).expanduser()
+    return REPO_ROOT / "progress.json"
+
+
+def set_path(new_path: str | os.PathLike | None) -> Path:
+    """Record progress in another file from now on (``None`` goes back to the default).
+
+    Args:
+        new_path: the JSON file to use; its folder is created when progress is first written.
+
+    Returns:
+        the path now in use.
+    """
+    global _path_override
+    _path_override = None if new_path is None else Path(new_path).expanduser()
+    return path()
+
+
+def _empty() -> dict[str, Any]:
+    return {"version": _VERSION, "questions": {}, "exercises": {}}
+
+
+def _valid(data: Any) -> bool:
+    return (isinstance(data, dict) and isinstance(data.get("questions", {}), dict)
+            and isinstance(data.get("exercises", {}), dict))
+
+
+def _set_aside(file: Path, reason: str) -> None:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    aside = file.with_name(f"{file.name}.damaged-{stamp}")
+    try:
+        os.replace(file, aside)
+        where = f"it was moved to {aside}"
+    except OSError as err:
+        where = f"it could not be moved aside ({err})"
+    warnings.warn(f"The progress file {file} could not be read ({reason}); {where} and a fresh one is started.",
+                  UserWarning, stacklevel=3)
+
+
+def load(file: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Read the progress file (an empty record when it does not exist or is damaged).
+
+    Args:
+        file: the file to read; default ``path()``.
+
+    Returns:
+        a dict with ``questions`` and ``exercises`` maps (see the module docstring).
+    """
+    file = Path(file) if file is not None else path()
+    if not file.exists():
+        return _empty()
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        _set_aside(file, f"{type(err).__name__}: {err}")
+        return _empty()
+    if not _valid(data):
+        _set_aside(file, "it is not a course progress record")
+        return _empty()
+    data.setdefault("questions", {})
+    data.setdefault("exercises", {})
+    data["version"] = _VERSION
+    return data
+
+
+def _write(file: Path, data: dict[str, Any]) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+        os.replace(tmp, file)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _update(section: str, key: str, ok: bool, flag: str) -> None:
+    file = path()
+    with _lock:
+        try:
+            data = load(file)
+            entry = data[section].get(key)
+            if not isinstance(entry, dict):
+                entry = {"attempts": 0, flag: False}
+            entry["attempts"] = int(entry.get("attempts", 0)) + 1
+            entry[flag] = bool(entry.get(flag, False)) or bool(ok)
+            entry["last"] = datetime.now().isoformat(timespec="seconds")
+            data[section][key] = entry
+            _write(file, data)
+        except OSError as err:
+            if str(file) not in _warned_unwritable:
+                _warned_unwritable.add(str(file))
+                warnings.warn(f"Progress could not be saved to {file} ({err}). Your answers still count here; "
+                              "use course_utils.progress.set_path('somewhere/progress.json') to save them.",
+                              UserWarning, stacklevel=3)
+
+
+def record_question(qid: str, correct: bool) -> None:
+    """Count one attempt at question ``qid`` and whether it was right (``correct`` stays True once reached)."""
+    _update("questions", qid, correct, "correct")
+
+
+def record_exercise(name: str, passed: bool) -> None:
+    """Count one check of exercise ``name`` and whether it passed (``passed`` stays True once reached)."""
+    _update("exercises", name, passed, "passed")
+
+
+def reset() -> None:
+    """Forget all progress (the current file is replaced by an empty record)."""
+    with _lock:
+        _write(path(), _empty())
+
+
+def summary(data: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Per-lesson counts for the progress table.
+
+    Args:
+        data: a progress record; default ``load()``.
+
+    Returns:
+        one dict per lesson (sorted): ``lesson``, ``title``, ``questions_right``, ``questions_tried``,
+        ``questions_total``, ``exercises_passed``, ``exercises_total``.
+    """
+    from . import exercises, quiz
+    from .course_map import LESSONS
+
+    data = load() if data is None else data
+    titles = {lesson.number: lesson.title for lesson in LESSONS}
+    rows: dict[str, dict[str, Any]] = {}
+
+    def row(lesson: str) -> dict[str, Any]:
+        return rows.setdefault(lesson, {"lesson": lesson, "title": titles.get(lesson, ""), "questions_right": 0,
+                                        "questions_tried": 0, "questions_total": 0, "exercises_passed": 0,
+                                        "exercises_total": 0})
+
+    for lesson in titles:
+        row(lesson)
+    for lesson, qids in quiz.question_ids_by_lesson().items():
+        r = row(lesson)
+        r["questions_total"] = len(qids)
+        for qid in qids:
+            entry = data["questions"].get(qid) or {}
+            r["questions_tried"] += int(entry.get("attempts", 0) > 0)
+            r["questions_right"] += int(bool(entry.get("correct")))
+    for name in exercises.NAMES:
+        r = row(exercises.lesson_of(name))
+        r["exercises_total"] += 1
+        r["exercises_passed"] += int(bool((data["exercises"].get(name) or {}).get("passed")))
+    return [rows[k] for k in sorted(rows)]
+
+
+def table(data: dict[str, Any] | None = None) -> str:
+    """The per-lesson progress table as plain text.
+
+    Args:
+        data: a progress record; default ``load()``.
+
+    Returns:
+        the table, one line per lesson plus a header and a total line.
+    """
+    rows = summary(data)
+    header = f"{'lesson':<7}{'title':<34}{'questions right/tried/total':>28}{'exercises passed/total':>24}"
+    lines = [header, "-" * len(header)]
+    totals = [0, 0, 0, 0, 0]
+    for r in rows:
+        q = f"{r['questions_right']}/{r['questions_tried']}/{r['questions_total']}"
+        e = f"{r['exercises_passed']}/{r['exercises_total']}"
+        lines.append(f"{r['lesson']:<7}{r['title'][:33]:<34}{q:>28}{e:>24}")
+        for i, key in enumerate(("questions_right", "questions_tried", "questions_total", "exercises_passed",
+                                 "exercises_total")):
+            totals[i] += r[key]
+    lines.append("-" * len(header))
+    lines.append(f"{'all':<7}{'':<34}{f'{totals[0]}/{totals[1]}/{totals[2]}':>28}{f'{totals[3]}/{totals[4]}':>24}")
+    return "\n".join(lines)
+
+
+def show() -> None:
+    """Print where progress is saved and the per-lesson table."""
+    print(f"Progress file: {path()}")
+    print(table())
+

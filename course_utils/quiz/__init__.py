@@ -1,0 +1,162 @@
+"""Practice questions: ``show(lesson)`` renders a lesson's bank; ``answer(qid, response)`` checks one answer.
+
+In JupyterLab ``show`` draws widgets (instant feedback, hints, retries). Anywhere else (a console, a
+test) it prints the questions; answer them with ``answer``, which prints the same feedback as text
+and returns True or False. Banks live in ``course_utils/questions/NN.json`` (see ``bank.py``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+from .bank import (
+    KINDS,
+    QUESTIONS_DIR,
+    Bank,
+    BankError,
+    Option,
+    Question,
+    available_lessons,
+    find_question,
+    lesson_key,
+    load_all,
+    load_bank,
+    parse_bank,
+)
+from .grading import Feedback, grade, letter
+from .session import forget, submit
+
+__all__ = ["show", "answer", "grade", "Feedback", "load_bank", "load_all", "parse_bank", "find_question",
+           "question_ids_by_lesson", "available_lessons", "Bank", "BankError", "Question", "Option", "KINDS",
+           "QUESTIONS_DIR", "widgets_available", "forget", "lesson_key"]
+
+
+def widgets_available() -> bool:
+    """True inside a Jupyter kernel with ipywidgets installed (where widgets can be shown)."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+            return False
+        import ipywidgets  # noqa: F401
+
+        return True
+    except Exception:  # noqa: BLE001 - no IPython, no widgets
+        return False
+
+
+def question_ids_by_lesson() -> dict[str, list[str]]:
+    """Every question id, by lesson (banks that fail to load are left out)."""
+    out: dict[str, list[str]] = {}
+    for key in available_lessons():
+        try:
+            out[key] = [q.id for q in load_bank(key).questions]
+        except (BankError, OSError):
+            continue
+    return out
+
+
+def _how_to_answer(q: Question) -> str:
+    examples = {"single": '"b"', "multiple": '["a", "c"]', "numeric": "42", "text": '"your answer"',
+                "open": '"your explanation in a few sentences"'}
+    return f'quiz.answer("{q.id}", {examples[q.kind]})'
+
+
+def _text_view(bank: Bank, questions: list[Question]) -> str:
+    kinds = {"single": "choose one", "multiple": "choose all that apply", "numeric": "a number",
+             "text": "a word or short phrase", "open": "open question"}
+    lines = [f"Practice questions: {bank.title} (lesson {bank.lesson})",
+             "Answer each one with quiz.answer(question_id, your_answer); you get feedback at once and may retry.",
+             ""]
+    for n, q in enumerate(questions, start=1):
+        unit = f", in {q.unit}" if q.unit else ""
+        lines.append(f"Question {n} [{q.id}] ({kinds[q.kind]}{unit})")
+        lines.extend("  " + line for line in q.prompt.strip().splitlines())
+        for i, opt in enumerate(q.options):
+            lines.append(f"    {letter(i)}) {opt.text}")
+        if q.hint:
+            lines.append(f"  Hint: {q.hint}")
+        lines.append(f"  Answer: {_how_to_answer(q)}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _select(bank: Bank, ids: Iterable[str] | str | None) -> list[Question] | str:
+    if ids is None:
+        return list(bank.questions)
+    wanted = [ids] if isinstance(ids, str) else list(ids)
+    by_id = {q.id: q for q in bank.questions}
+    missing = [i for i in wanted if i not in by_id]
+    if missing:
+        return f"Lesson {bank.lesson} has no question {missing[0]!r}. Its questions are: {', '.join(by_id)}."
+    return [by_id[i] for i in wanted]
+
+
+def show(lesson: str | int, ids: Iterable[str] | str | None = None, mode: str = "auto") -> None:
+    """Show a lesson's practice questions: widgets in JupyterLab, text elsewhere.
+
+    Args:
+        lesson: the lesson number, "04" or 4.
+        ids: show only these question ids (default: all, in the bank's order).
+        mode: "auto" (widgets when possible), "widgets" or "text".
+
+    Returns:
+        None; the questions are displayed (or printed).
+    """
+    try:
+        bank = load_bank(lesson)
+    except (FileNotFoundError, ValueError) as err:
+        print(err)
+        return
+    questions = _select(bank, ids)
+    if isinstance(questions, str):
+        print(questions)
+        return
+    use_widgets = mode == "widgets" or (mode == "auto" and widgets_available())
+    if use_widgets:
+        try:
+            from IPython.display import display
+
+            from .widgets import build_quiz
+
+            display(build_quiz(bank, questions))
+            return
+        except Exception as err:  # noqa: BLE001 - fall back to text rather than leave the learner with nothing
+            print(f"(The interactive widgets could not be shown: {type(err).__name__}: {err}. Text version below.)")
+    print(_text_view(bank, questions))
+
+
+def answer(qid: str, response: Any = None) -> bool:
+    """Check an answer to question ``qid``, print the feedback, and record the attempt.
+
+    Args:
+        qid: the question id shown by ``show`` (e.g. "00-pixels-in-image").
+        response: single choice -> option index (0-based), letter ("b") or the option's text; multiple choice ->
+            a list of those; numeric -> a number or numeric string; text -> a string; open -> your answer.
+
+    Returns:
+        True when right (open questions: when you wrote something), False otherwise; never raises.
+    """
+    try:
+        q = find_question(qid) if isinstance(qid, str) else None
+        if q is None:
+            print(_unknown_qid(qid))
+            return False
+        fb = submit(q, response)
+        print(fb.text())
+        return fb.correct
+    except Exception as err:  # noqa: BLE001 - the learner gets a sentence, never a traceback
+        print(f"That answer could not be checked ({type(err).__name__}: {err}).")
+        return False
+
+
+def _unknown_qid(qid: Any) -> str:
+    if not isinstance(qid, str) or not qid.strip():
+        return 'quiz.answer needs a question id first, like quiz.answer("00-pixels-in-image", "b").'
+    every = [i for ids in question_ids_by_lesson().values() for i in ids]
+    close = difflib.get_close_matches(qid, every, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else " quiz.show(\"NN\") lists a lesson's question ids."
+    return f"There is no question {qid!r}.{hint}"
