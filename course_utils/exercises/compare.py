@@ -57,7 +57,7 @@ def _type_name(obj: Any) -> str:
     return f"a {type(obj).__module__ + '.' if type(obj).__module__ not in ('builtins',) else ''}{type(obj).__name__}"
 
 
-def summarize(obj: Any, max_items: int = 16) -> str:
+def summarize(obj: Any, max_items: int = 36) -> str:
     """Describe a value in one line: type, shape, dtype and device, and the values when there are few.
 
     Args:

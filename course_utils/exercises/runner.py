@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import difflib
 import inspect
 import threading
 import time
@@ -166,7 +167,9 @@ def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool =
     out = print if verbose else (lambda *a, **k: None)
     if not isinstance(name, str) or name not in REGISTRY:
         names = ", ".join(sorted(REGISTRY)) or "(none yet)"
-        out(f"There is no exercise called {name!r}. The exercises are: {names}.")
+        close = difflib.get_close_matches(name, list(REGISTRY), n=1) if isinstance(name, str) else []
+        guess = f" Did you mean {close[0]!r}?" if close else ""
+        out(f"There is no exercise called {name!r}.{guess} The exercises are: {names}.")
         return False
     ex = REGISTRY[name]
     if not callable(fn):

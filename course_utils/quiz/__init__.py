@@ -28,7 +28,7 @@ from .bank import (
 from .grading import Feedback, grade, letter
 from .session import forget, submit
 
-__all__ = ["show", "answer", "grade", "Feedback", "load_bank", "load_all", "parse_bank", "find_question",
+__all__ = ["show", "answer", "hint", "grade", "Feedback", "load_bank", "load_all", "parse_bank", "find_question",
            "question_ids_by_lesson", "available_lessons", "Bank", "BankError", "Question", "Option", "KINDS",
            "QUESTIONS_DIR", "widgets_available", "forget", "lesson_key"]
 
@@ -60,8 +60,8 @@ def question_ids_by_lesson() -> dict[str, list[str]]:
 
 
 def _how_to_answer(q: Question) -> str:
-    examples = {"single": '"b"', "multiple": '["a", "c"]', "numeric": "42", "text": '"your answer"',
-                "open": '"your explanation in a few sentences"'}
+    examples = {"single": '"<letter>"', "multiple": '["<letter>", "<letter>", ...]', "numeric": "<number>",
+                "text": '"<your answer>"', "open": '"""<your explanation in a few sentences>"""'}
     return f'quiz.answer("{q.id}", {examples[q.kind]})'
 
 
@@ -77,9 +77,9 @@ def _text_view(bank: Bank, questions: list[Question]) -> str:
         lines.extend("  " + line for line in q.prompt.strip().splitlines())
         for i, opt in enumerate(q.options):
             lines.append(f"    {letter(i)}) {opt.text}")
-        if q.hint:
-            lines.append(f"  Hint: {q.hint}")
         lines.append(f"  Answer: {_how_to_answer(q)}")
+        if q.hint:
+            lines.append(f'  Stuck? quiz.hint("{q.id}")')
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -151,6 +151,23 @@ def answer(qid: str, response: Any = None) -> bool:
     except Exception as err:  # noqa: BLE001 - the learner gets a sentence, never a traceback
         print(f"That answer could not be checked ({type(err).__name__}: {err}).")
         return False
+
+
+def hint(qid: str) -> str | None:
+    """Print (and return) the hint of question ``qid``.
+
+    Args:
+        qid: the question id.
+
+    Returns:
+        the hint text, or None when the question has none or does not exist.
+    """
+    q = find_question(qid) if isinstance(qid, str) else None
+    if q is None:
+        print(_unknown_qid(qid))
+        return None
+    print(f"💡 Hint: {q.hint}" if q.hint else "This question has no hint; the explanations after each try help.")
+    return q.hint
 
 
 def _unknown_qid(qid: Any) -> str:

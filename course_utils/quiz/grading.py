@@ -27,7 +27,7 @@ class Feedback:
 
     status: str  # "correct", "wrong", "invalid" (bad input) or "open" (open question written)
     headline: str  # one sentence
-    details: list[tuple[str, str]] = field(default_factory=list)  # (mark, Markdown text); marks below
+    details: list[tuple[str, str, str]] = field(default_factory=list)  # (mark, Markdown text, Markdown note or "")
     rubric: tuple[str, ...] = ()  # open questions: self-check points
 
     @property
@@ -40,8 +40,10 @@ class Feedback:
         icons = {"correct": "✅", "wrong": "❌", "invalid": "⚠️", "open": "📝"}
         marks = {"right": "  ✓ ", "wrong": "  ✗ ", "missed": "  • missed: ", "info": "  ", "model": "  "}
         lines = [f"{icons[self.status]} {self.headline}"]
-        for mark, text in self.details:
+        for mark, text, note in self.details:
             lines.append(marks.get(mark, "  ") + text)
+            if note:
+                lines.append("      " + note)
         if self.rubric:
             lines.append("  Check your answer against these points:")
             lines.extend(f"    [ ] {point}" for point in self.rubric)
@@ -58,6 +60,12 @@ def normalise_text(text: str) -> str:
     text = " ".join(str(text).split()).casefold().strip()
     text = text.strip("\"'`")
     return text.rstrip(".!").strip()
+
+
+def _a(obj: Any) -> str:
+    """'an int', 'a list': the type of ``obj`` with its article."""
+    name = type(obj).__name__
+    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
 
 
 def _invalid(msg: str) -> Feedback:
@@ -90,7 +98,7 @@ def _choice_index(q: Question, item: Any) -> int | str:
             if normalise_text(opt.text) == wanted:
                 return i
         return f"{s!r} is not one of the options. Use {span}."
-    return f"A {type(item).__name__} is not an option. Use {span}."
+    return f"{_a(item)[0].upper()}{_a(item)[1:]} is not an option. Use {span}."
 
 
 def _grade_single(q: Question, response: Any) -> Feedback:
@@ -102,7 +110,7 @@ def _grade_single(q: Question, response: Any) -> Feedback:
     if isinstance(i, str):
         return _invalid(i)
     opt = q.options[i]
-    detail = [("right" if opt.correct else "wrong", f"({letter(i)}) {opt.text}: {opt.explanation}")]
+    detail = [("right" if opt.correct else "wrong", f"({letter(i)}) {opt.text}", opt.explanation)]
     if opt.correct:
         return Feedback("correct", "Correct!", detail)
     return Feedback("wrong", "Not quite. Try another option.", detail)
@@ -141,10 +149,10 @@ def _grade_multiple(q: Question, response: Any) -> Feedback:
     details = []
     for i in chosen:
         opt = q.options[i]
-        details.append(("right" if opt.correct else "wrong", f"({letter(i)}) {opt.text}: {opt.explanation}"))
+        details.append(("right" if opt.correct else "wrong", f"({letter(i)}) {opt.text}", opt.explanation))
     missed = [i for i, o in enumerate(q.options) if o.correct and i not in chosen]
     for i in missed:
-        details.append(("missed", f"({letter(i)}) {q.options[i].text}: {q.options[i].explanation}"))
+        details.append(("missed", f"({letter(i)}) {q.options[i].text}", q.options[i].explanation))
     wrong = [i for i in chosen if not q.options[i].correct]
     if not wrong and not missed:
         return Feedback("correct", "Correct! You chose exactly the right options.", details)
@@ -181,7 +189,7 @@ def _parse_number(q: Question, response: Any) -> float | str:
         except (ValueError, ZeroDivisionError):
             return f"{response.strip()!r} is not a number. Please type a number, {example}."
     else:
-        return f"Please answer with a number ({example}), not a {type(response).__name__}."
+        return f"Please answer with a number ({example}), not {_a(response)}."
     if not math.isfinite(value):
         return "That is not a finite number. Please type an ordinary number."
     if abs(value) > _ABSURD:
@@ -196,36 +204,36 @@ def _grade_numeric(q: Question, response: Any, wrong_before: int) -> Feedback:
     unit = f" {q.unit}" if q.unit else ""
     assert q.answer is not None
     if abs(value - q.answer) <= q.tolerance + 1e-12 * max(1.0, abs(q.answer)):
-        return Feedback("correct", f"Correct! {value:g}{unit} is right.", [("info", q.explanation)])
+        return Feedback("correct", f"Correct! {value:g}{unit} is right.", [("info", q.explanation, "")])
     direction = "too high" if value > q.answer else "too low"
     if wrong_before + 1 >= REVEAL_AFTER:
         return Feedback("wrong", f"Not quite: {value:g}{unit} is {direction}. Here is the worked answer:",
-                        [("info", q.explanation)])
+                        [("info", q.explanation, "")])
     tip = " Try again, or use the hint." if q.hint else " Try again."
     return Feedback("wrong", f"Not quite: {value:g}{unit} is {direction}.{tip}")
 
 
 def _grade_text(q: Question, response: Any, wrong_before: int) -> Feedback:
     if not isinstance(response, str):
-        return _invalid(f"Please answer with a few words in quotes, not a {type(response).__name__}.")
+        return _invalid(f"Please answer with a few words in quotes, not {_a(response)}.")
     if not response.strip():
         return _invalid("Your answer is empty. Type a word or a short phrase.")
     if normalise_text(response) in {normalise_text(a) for a in q.accept}:
-        return Feedback("correct", "Correct!", [("info", q.explanation)])
+        return Feedback("correct", "Correct!", [("info", q.explanation, "")])
     if wrong_before + 1 >= REVEAL_AFTER:
         return Feedback("wrong", f"Not quite: {response.strip()!r} is not what we were looking for. The answer:",
-                        [("info", q.explanation)])
+                        [("info", q.explanation, "")])
     tip = " Try again, or use the hint." if q.hint else " Try again (one or two words are enough)."
     return Feedback("wrong", f"Not quite: {response.strip()!r} is not what we were looking for.{tip}")
 
 
 def _grade_open(q: Question, response: Any) -> Feedback:
     if not isinstance(response, str):
-        return _invalid(f"Please write your answer as text in quotes, not a {type(response).__name__}.")
+        return _invalid(f"Please write your answer as text in quotes, not {_a(response)}.")
     if not response.strip():
         return _invalid("Write your own answer first (a few sentences), then compare it with the model answer.")
     return Feedback("open", "Thanks! Compare your answer with the model answer and tick off the rubric.",
-                    [("model", "Model answer: " + q.model_answer)], rubric=q.rubric)
+                    [("model", "Model answer: " + q.model_answer, "")], rubric=q.rubric)
 
 
 def grade(q: Question, response: Any, wrong_before: int = 0) -> Feedback:

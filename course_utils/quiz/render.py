@@ -45,11 +45,12 @@ def feedback_html(fb: Feedback) -> str:
     bg, fg = _COLOURS[fb.status]
     icons = {"right": "✓", "wrong": "✗", "missed": "• missed:", "info": "", "model": ""}
     rows = []
-    for mark, text in fb.details:
+    for mark, text, note in fb.details:
         icon = icons.get(mark, "")
         colour = {"right": "#1e7e34", "wrong": "#b02a37", "missed": "#8a5300"}.get(mark, "inherit")
         prefix = f'<span style="color:{colour};font-weight:bold">{icon}</span> ' if icon else ""
-        rows.append(f'<div style="margin:4px 0 0 4px">{prefix}{_strip_p(md_to_html(text))}</div>')
+        sub = f'<div style="margin:1px 0 0 18px;color:#333">{_strip_p(md_to_html(note))}</div>' if note else ""
+        rows.append(f'<div style="margin:4px 0 0 4px">{prefix}{_strip_p(md_to_html(text))}{sub}</div>')
     if fb.rubric:
         items = "".join(f'<li style="list-style:none">☐ {_strip_p(md_to_html(p))}</li>' for p in fb.rubric)
         rows.append(f'<div style="margin:6px 0 0 4px"><b>Check your answer against these points:</b>'

@@ -1,0 +1,80 @@
+"""Command line of the course: ``python -m course_utils check | progress | make-data``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .env_check import print_report
+
+    return 0 if print_report(args.root).ok else 1
+
+
+def _cmd_progress(args: argparse.Namespace) -> int:
+    from . import progress
+
+    if args.path:
+        progress.set_path(args.path)
+        if not progress.path().exists():
+            print(f"There is no progress file at {progress.path()} (it is created on the first answer or check).")
+            return 1
+    progress.show()
+    return 0
+
+
+def _cmd_make_data(args: argparse.Namespace) -> int:
+    from .engine import REPO_ROOT
+
+    out = Path(args.out) if args.out else REPO_ROOT / "data"
+    try:
+        from .data.coco import write_sample
+    except ImportError as err:
+        print(f"The data sample cannot be written: course_utils.data.coco.write_sample is not available ({err}).")
+        return 1
+    written = write_sample(out)
+    print(f"Wrote the course's data sample to {written}.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m course_utils``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils",
+        description="Tools of the image segmentation course.",
+        epilog="Examples:\n  python -m course_utils check\n  python -m course_utils progress --path progress.json\n"
+               "  python -m course_utils make-data --out data",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = sub.add_parser("check", help="check this machine: versions, device, widgets, data sample, progress file",
+                           description="Print an environment report; exit status 1 when something the course "
+                                       "needs is missing.")
+    check.add_argument("--root", default=None, help="course folder that holds data/ (default: the repository root)")
+    check.set_defaults(func=_cmd_check)
+    prog = sub.add_parser("progress", help="print the per-lesson progress table",
+                          description="Print questions right / tried / total and exercises passed / total per "
+                                      "lesson, read from the progress file.")
+    prog.add_argument("--path", default=None,
+                      help="progress file to read (default: $COURSE_PROGRESS or progress.json at the course root)")
+    prog.set_defaults(func=_cmd_progress)
+    data = sub.add_parser("make-data", help="(re)write the COCO-format data sample, byte-for-byte",
+                          description="Write the course's sample dataset (train/ and val/ in COCO layout).")
+    data.add_argument("--out", default=None, help="destination folder (default: data/ at the repository root)")
+    data.set_defaults(func=_cmd_make_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
