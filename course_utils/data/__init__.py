@@ -17,3 +17,22 @@ from .shapes import make_scene
 __all__ = ["CLASSES", "CLASS_COLOURS", "LABEL_DIVISOR", "NUM_CLASSES", "STUFF", "THINGS", "THING_COLOURS",
            "VOID", "class_name", "make_scene", "SPLITS", "InstanceDataset", "PanopticDataset", "PixelDataset",
            "SemanticDataset", "collate", "instance_target", "pixel_features", "split_seed"]
+from .coco import (
+    CocoFormatError,
+    CocoInstanceDataset,
+    CocoValidationError,
+    Fault,
+    category_mapping,
+    export_coco,
+    load_coco,
+    print_report,
+    sample_dir,
+    segmentation_to_mask,
+    validate_coco,
+    validate_or_raise,
+    write_sample,
+)
+
+__all__ += ["CocoFormatError", "CocoInstanceDataset", "CocoValidationError", "Fault", "category_mapping", "export_coco",
+            "load_coco", "print_report", "sample_dir", "segmentation_to_mask", "validate_coco", "validate_or_raise",
+            "write_sample"]
