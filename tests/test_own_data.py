@@ -1,0 +1,98 @@
+"""Lesson 08 helpers: planted faults are all caught, the original stays clean, offline never hangs."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_utils.data.coco import sample_dir, validate_coco
+from course_utils.own_data import (
+    PLANTABLE,
+    fault_table,
+    make_broken_copy,
+    simulate_out_of_memory,
+    try_pretrained_maskrcnn,
+)
+
+SAMPLE = sample_dir() / "train"
+
+
+def digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_every_planted_fault_is_reported(tmp_path: Path) -> None:
+    before = digest(SAMPLE)
+    copy, planted = make_broken_copy(SAMPLE, tmp_path / "broken")
+    assert digest(SAMPLE) == before, "the original dataset must stay untouched"
+    assert validate_coco(SAMPLE) == []
+    assert [b.kind for b in planted] == list(PLANTABLE)
+    faults = validate_coco(copy)
+    kinds = {f.kind for f in faults}
+    assert set(PLANTABLE) <= kinds
+    for b in planted:  # each fault is reported on the annotation / image that was changed
+        assert any(f.kind == b.kind and (b.annotation_id is None or f.annotation_id == b.annotation_id)
+                   for f in faults), b
+    table = fault_table(planted, faults)
+    assert "MISSED" not in table and table.count("validator:") >= len(PLANTABLE)
+
+
+def test_single_fault_and_malformed_json(tmp_path: Path) -> None:
+    copy, planted = make_broken_copy(SAMPLE, tmp_path / "one", faults=("degenerate-box",))
+    assert [f.kind for f in validate_coco(copy)] == ["degenerate-box"]
+    copy, planted = make_broken_copy(SAMPLE, tmp_path / "json", faults=("malformed-json",))
+    faults = validate_coco(copy)
+    assert [f.kind for f in faults] == ["malformed-json"] and "line" in faults[0].message
+
+
+def test_default_destination_is_a_new_temporary_folder() -> None:
+    import shutil
+
+    copy, _ = make_broken_copy(SAMPLE, faults=("empty-mask",))
+    try:
+        assert copy.is_dir() and copy.resolve() != SAMPLE.resolve() and (copy / "annotations.json").is_file()
+    finally:
+        shutil.rmtree(copy)
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="annotations.json"):
+        make_broken_copy(tmp_path)
+    with pytest.raises(ValueError, match="cannot plant"):
+        make_broken_copy(SAMPLE, tmp_path / "x", faults=("gremlins",))
+
+
+def test_out_of_memory_is_caught_with_advice() -> None:
+    msg = simulate_out_of_memory(batch_size=32, device="cpu")
+    assert "out of memory" in msg and "batch size 32" in msg and "lower the batch size" in msg
+
+
+@pytest.mark.slow
+def test_pretrained_offline_falls_back_quickly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No network and no cache: one sentence and a working (randomly initialised) model, fast."""
+    import torchvision.models._api as tv_api
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setattr(tv_api, "load_state_dict_from_url", offline, raising=False)
+    start = time.perf_counter()
+    model, message = try_pretrained_maskrcnn(timeout_s=2)
+    assert time.perf_counter() - start < 60
+    assert "No COCO weights" in message and "randomly initialised" in message
+    assert model is not None
+    model.eval()
+    with torch.no_grad():
+        out = model([torch.rand(3, 128, 128)])
+    assert set(out[0]) >= {"boxes", "labels", "scores", "masks"}
