@@ -24,7 +24,8 @@ from typing import Any
 
 from .engine import REPO_ROOT
 
-__all__ = ["path", "set_path", "load", "record_question", "record_exercise", "reset", "summary", "table", "show"]
+__all__ = ["path", "set_path", "load", "record_question", "record_exercise", "reset", "summary", "table",
+           "table_markdown", "show"]
 
 _VERSION = 1
 _path_override: Path | None = None
@@ -222,8 +223,37 @@ def table(data: dict[str, Any] | None = None) -> str:
     return "\n".join(lines)
 
 
+def table_markdown(data: dict[str, Any] | None = None) -> str:
+    """The per-lesson progress table as Markdown (for ``IPython.display.Markdown``).
+
+    Args:
+        data: a progress record; default ``load()``.
+
+    Returns:
+        a Markdown table with one row per lesson.
+    """
+    lines = ["| lesson | title | questions right / tried / total | exercises passed / total |",
+             "|---|---|---|---|"]
+    for r in summary(data):
+        lines.append(f"| {r['lesson']} | {r['title']} | {r['questions_right']} / {r['questions_tried']} / "
+                     f"{r['questions_total']} | {r['exercises_passed']} / {r['exercises_total']} |")
+    return "\n".join(lines)
+
+
 def show() -> None:
-    """Print where progress is saved and the per-lesson table."""
+    """Show where progress is saved and the per-lesson table (a Markdown table in Jupyter, text elsewhere)."""
+    data = load()
+    try:
+        from IPython import get_ipython
+
+        in_jupyter = get_ipython() is not None and type(get_ipython()).__name__ == "ZMQInteractiveShell"
+    except ImportError:
+        in_jupyter = False
+    if in_jupyter:
+        from IPython.display import Markdown, display
+
+        display(Markdown(f"Progress file: `{path()}`\n\n" + table_markdown(data)))
+        return
     print(f"Progress file: {path()}")
-    print(table())
+    print(table(data))
 
