@@ -131,6 +131,35 @@ def match_detections(pred_boxes: np.ndarray, pred_scores: np.ndarray, gt_boxes: 
     return scores, is_tp
 
 
+def match_class(predictions: list[dict], targets: list[dict], class_id: int, iou_threshold: float = 0.5,
+                max_dets: int = 100) -> tuple[np.ndarray, np.ndarray, int]:
+    """Match one class's detections image by image (:func:`match_detections`) and pool them over images.
+
+    Args:
+        predictions: per image ``{"boxes": (D, 4) xyxy, "scores": (D,), "labels": (D,)}``.
+        targets: per image ``{"boxes": (G, 4) xyxy, "labels": (G,)}``, the same images in the same order.
+        class_id: the class to evaluate.
+        iou_threshold: minimum IoU of a true positive.
+        max_dets: detections kept per image and class.
+
+    Returns:
+        scores (D,) and is_tp (D,) bool (image by image, best score first within each image),
+        and the number of ground-truth objects of the class: the inputs of :func:`average_precision`.
+    """
+    if len(predictions) != len(targets):
+        raise ValueError(f"{len(predictions)} predictions for {len(targets)} images: give one dict per image")
+    all_scores, all_tp, num_gt = [], [], 0
+    for pred, tgt in zip(predictions, targets):
+        p_sel = _numpy(pred["labels"], np.int64) == class_id
+        g_sel = _numpy(tgt["labels"], np.int64) == class_id
+        scores, is_tp = match_detections(_numpy(pred["boxes"]).reshape(-1, 4)[p_sel], _numpy(pred["scores"])[p_sel],
+                                         _numpy(tgt["boxes"]).reshape(-1, 4)[g_sel], iou_threshold, max_dets)
+        all_scores.append(scores)
+        all_tp.append(is_tp)
+        num_gt += int(g_sel.sum())
+    return np.concatenate(all_scores), np.concatenate(all_tp), num_gt
+
+
 def detection_ap(predictions: list[dict], targets: list[dict],
                  iou_thresholds: tuple[float, ...] = COCO_IOU_THRESHOLDS, max_dets: int = 100) -> dict:
     """COCO box AP from scratch: match per image and class, AP per class and threshold, then average.
@@ -150,18 +179,8 @@ def detection_ap(predictions: list[dict], targets: list[dict],
     classes = sorted({int(c) for t in targets for c in _numpy(t["labels"], np.int64)})
     table = np.zeros((len(iou_thresholds), len(classes)))  # AP per (threshold, class)
     for k, cls in enumerate(classes):
-        num_gt = sum(int((_numpy(t["labels"], np.int64) == cls).sum()) for t in targets)
         for ti, thr in enumerate(iou_thresholds):
-            all_scores, all_tp = [], []
-            for pred, tgt in zip(predictions, targets):
-                p_sel = _numpy(pred["labels"], np.int64) == cls
-                g_sel = _numpy(tgt["labels"], np.int64) == cls
-                scores, is_tp = match_detections(_numpy(pred["boxes"]).reshape(-1, 4)[p_sel],
-                                                 _numpy(pred["scores"])[p_sel],
-                                                 _numpy(tgt["boxes"]).reshape(-1, 4)[g_sel], thr, max_dets)
-                all_scores.append(scores)
-                all_tp.append(is_tp)
-            table[ti, k] = average_precision(np.concatenate(all_scores), np.concatenate(all_tp), num_gt)
+            table[ti, k] = average_precision(*match_class(predictions, targets, cls, thr, max_dets))
     result = {"AP": float(table.mean()) if table.size else float("nan"),
               "per_class": {cls: float(table[:, k].mean()) for k, cls in enumerate(classes)}}
     for name, thr in (("AP50", 0.5), ("AP75", 0.75)):

@@ -1,0 +1,294 @@
+"""Figures of lesson 05: box formats, IoU, anchors, box regression, NMS and precision-recall curves.
+
+Boxes are drawn with matplotlib patches over ``imshow(..., extent=(0, W, H, 0))``, so a box's
+pixel-edge coordinates (x2 = last column + 1) land exactly on the pixel borders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, Rectangle
+from torchvision.ops import batched_nms, box_convert, box_iou
+
+from ..data.classes import CLASSES
+from .scenes import hwc, instance_colours
+
+
+def _rgb(colour: tuple[int, int, int]) -> tuple[float, float, float]:
+    return tuple(c / 255 for c in colour)
+
+
+def _show_image(ax: plt.Axes, image: torch.Tensor, title: str = "") -> None:
+    """Draw a (3, H, W) image with pixel-edge coordinates and no ticks."""
+    h, w = image.shape[-2:]
+    ax.imshow(hwc(image), extent=(0, w, h, 0), interpolation="nearest")
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    ax.set_title(title, fontsize=9, pad=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def draw_box(ax: plt.Axes, box: Sequence[float], colour="yellow", style: str = "-", width: float = 1.5,
+             text: str | None = None, fill: bool = False, alpha: float = 1.0) -> None:
+    """Draw one xyxy box (optionally labelled) on ``ax``.
+
+    Args:
+        ax: matplotlib axes.
+        box: (4,) x1, y1, x2, y2.
+        colour: any matplotlib colour.
+        style: line style ("-", "--", ":").
+        width: line width.
+        text: optional label above the box's top-left corner.
+        fill: fill the box with a translucent colour.
+        alpha: line opacity.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linestyle=style, lw=width,
+                           alpha=alpha))
+    if fill:
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, color=colour, alpha=0.25 * alpha, lw=0))
+    if text:
+        ax.text(x1, y1 - 1, text, color="black", fontsize=7, va="bottom",
+                bbox={"facecolor": colour, "alpha": 0.8, "pad": 1, "lw": 0})
+
+
+def show_box_formats(image: torch.Tensor, box: torch.Tensor) -> plt.Figure:
+    """One box and the same numbers in the three formats: corners, corner + size, centre + size.
+
+    Args:
+        image: (3, H, W) float image.
+        box: (4,) xyxy box.
+
+    Returns:
+        the figure.
+    """
+    b = box.reshape(1, 4).float()
+    xywh, cxcywh = box_convert(b, "xyxy", "xywh")[0], box_convert(b, "xyxy", "cxcywh")[0]
+    x1, y1, x2, y2 = b[0].tolist()
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
+    titles = [f"xyxy = ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f})",
+              "xywh = ({:.0f}, {:.0f}, {:.0f}, {:.0f})  (COCO)".format(*xywh.tolist()),
+              "cxcywh = ({:.1f}, {:.1f}, {:.0f}, {:.0f})".format(*cxcywh.tolist())]
+    for ax, title in zip(axes, titles):
+        _show_image(ax, image, title)
+        draw_box(ax, b[0], "yellow", width=2)
+    for (x, y), name in (((x1, y1), "(x1, y1)"), ((x2, y2), "(x2, y2)")):
+        axes[0].plot(x, y, "o", color="red", ms=6)
+        axes[0].annotate(name, (x, y), xytext=(4, 4), textcoords="offset points", color="red", fontsize=8,
+                         fontweight="bold")
+    axes[1].plot(x1, y1, "o", color="red", ms=6)
+    axes[1].annotate("", (x2, y1 - 2), (x1, y1 - 2), arrowprops={"arrowstyle": "<->", "color": "red"})
+    axes[1].annotate("", (x2 + 2, y2), (x2 + 2, y1), arrowprops={"arrowstyle": "<->", "color": "red"})
+    axes[1].text((x1 + x2) / 2, y1 - 4, "w", color="red", ha="center", fontsize=9, fontweight="bold")
+    axes[1].text(x2 + 4, (y1 + y2) / 2, "h", color="red", va="center", fontsize=9, fontweight="bold")
+    cx, cy = cxcywh[:2].tolist()
+    axes[2].plot(cx, cy, "+", color="red", ms=12, mew=2)
+    axes[2].annotate("(cx, cy)", (cx, cy), xytext=(4, 4), textcoords="offset points", color="red", fontsize=8,
+                     fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def show_iou_examples(pairs: Sequence[tuple[Sequence[float], Sequence[float]]], size: int = 60) -> plt.Figure:
+    """Pairs of boxes with their intersection shaded and their IoU in the title.
+
+    Args:
+        pairs: a few (box_a, box_b) xyxy pairs inside a ``size`` x ``size`` canvas.
+        size: canvas side in pixels.
+
+    Returns:
+        the figure.
+    """
+    fig, axes = plt.subplots(1, len(pairs), figsize=(2.8 * len(pairs), 3))
+    for ax, (a, b) in zip(np.atleast_1d(axes), pairs):
+        ta, tb = torch.tensor([a], dtype=torch.float32), torch.tensor([b], dtype=torch.float32)
+        iou = float(box_iou(ta, tb)[0, 0])
+        ax.set_xlim(0, size)
+        ax.set_ylim(size, 0)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        draw_box(ax, a, "tab:blue", width=2, fill=True)
+        draw_box(ax, b, "tab:orange", width=2, fill=True)
+        lt, rb = torch.maximum(ta[0, :2], tb[0, :2]), torch.minimum(ta[0, 2:], tb[0, 2:])
+        if (rb > lt).all():
+            ax.add_patch(Rectangle(tuple(lt.tolist()), *(rb - lt).tolist(), hatch="///", fill=False,
+                                   edgecolor="black", lw=0))
+        ax.set_title(f"IoU = {iou:.2f}", fontsize=10)
+    fig.suptitle("IoU = area of the hatched intersection / area of the union", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def show_anchors(image: torch.Tensor, anchors: torch.Tensor, feature_size: tuple[int, int], stride: int,
+                 anchors_per_cell: int, cell: tuple[int, int], gt_boxes: torch.Tensor | None = None,
+                 matches: torch.Tensor | None = None) -> plt.Figure:
+    """Anchors over a feature map: the grid of cells, one cell's anchor shapes, and the matched anchors.
+
+    Args:
+        image: (3, H, W) float image.
+        anchors: (H' * W' * A, 4) xyxy, from ``boxes.make_anchors``.
+        feature_size: (H', W') of the feature map.
+        stride: pixels per feature cell.
+        anchors_per_cell: A.
+        cell: (row, col) whose anchors are drawn in the first panel.
+        gt_boxes: optional (G, 4) objects; with ``matches`` a second panel shows the positive anchors.
+        matches: optional (H' * W' * A,) from ``boxes.match_anchors``.
+
+    Returns:
+        the figure.
+    """
+    panels = 2 if gt_boxes is not None and matches is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 5))
+    axes = np.atleast_1d(axes)
+    fh, fw = feature_size
+    _show_image(axes[0], image, f"{fh}x{fw} feature cells (stride {stride}), {anchors_per_cell} anchors per cell "
+                                f"= {len(anchors)} anchors")
+    for k in range(1, fw):
+        axes[0].axvline(k * stride, color="white", lw=0.5, alpha=0.6)
+    for k in range(1, fh):
+        axes[0].axhline(k * stride, color="white", lw=0.5, alpha=0.6)
+    centres = box_convert(anchors[::anchors_per_cell], "xyxy", "cxcywh")[:, :2]
+    axes[0].plot(centres[:, 0], centres[:, 1], ".", color="white", ms=3)
+    first = (cell[0] * fw + cell[1]) * anchors_per_cell
+    colours = plt.cm.autumn(np.linspace(0, 1, anchors_per_cell))
+    for a in range(anchors_per_cell):
+        draw_box(axes[0], anchors[first + a], colours[a], width=1.5)
+    if panels == 2:
+        palette = instance_colours(len(gt_boxes))
+        _show_image(axes[1], image, f"positive anchors: {int((matches >= 0).sum())} of {len(anchors)}, "
+                                    "coloured by their object")
+        for g, box in enumerate(gt_boxes):
+            draw_box(axes[1], box, _rgb(palette[g]), width=2.5)
+            for a in torch.nonzero(matches == g).flatten().tolist():
+                draw_box(axes[1], anchors[a], _rgb(palette[g]), style="--", width=1)
+    fig.tight_layout()
+    return fig
+
+
+def show_box_regression(image: torch.Tensor, anchor: torch.Tensor, target: torch.Tensor,
+                        deltas: torch.Tensor, decoded: torch.Tensor | None = None) -> plt.Figure:
+    """An anchor, the object it should become, the offsets between them and (optionally) a decoded box.
+
+    Args:
+        image: (3, H, W) float image.
+        anchor: (4,) xyxy anchor.
+        target: (4,) xyxy object box.
+        deltas: (4,) (dx, dy, dw, dh) that turn the anchor into the target.
+        decoded: optional (4,) xyxy box decoded from (other) offsets, e.g. a network's prediction.
+
+    Returns:
+        the figure.
+    """
+    fig, ax = plt.subplots(figsize=(5, 5.4))
+    dx, dy, dw, dh = deltas.tolist()
+    _show_image(ax, image, f"targets: dx = {dx:+.2f}, dy = {dy:+.2f}, dw = {dw:+.2f}, dh = {dh:+.2f}")
+    draw_box(ax, anchor, "white", style="--", width=2)
+    draw_box(ax, target, "lime", width=2)
+    a, t = box_convert(torch.stack([anchor, target]).float(), "xyxy", "cxcywh")
+    ax.add_patch(FancyArrowPatch(tuple(a[:2].tolist()), tuple(t[:2].tolist()), arrowstyle="->", mutation_scale=12,
+                                 color="red", lw=2))
+    handles = [Line2D([], [], color="white", ls="--", lw=2, label="anchor"),
+               Line2D([], [], color="lime", lw=2, label="object"),
+               Line2D([], [], color="red", lw=2, label="centre shift (dx, dy)")]
+    if decoded is not None:
+        draw_box(ax, decoded, "magenta", style=":", width=2)
+        handles.append(Line2D([], [], color="magenta", ls=":", lw=2, label="decoded prediction"))
+    leg = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=8,
+                    facecolor="0.3", labelcolor="white", frameon=True)
+    leg.get_frame().set_alpha(0.9)
+    fig.tight_layout()
+    return fig
+
+
+def show_nms(image: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+             iou_threshold: float, min_score: float = 0.0) -> plt.Figure:
+    """Raw detections next to what survives per-class NMS (``torchvision.ops.batched_nms``).
+
+    Args:
+        image: (3, H, W) float image.
+        boxes: (D, 4) xyxy candidates.
+        scores: (D,) confidences.
+        labels: (D,) class ids (NMS runs within each class).
+        iou_threshold: NMS threshold.
+        min_score: candidates below this score are dropped first.
+
+    Returns:
+        the figure.
+    """
+    sel = scores >= min_score
+    boxes, scores, labels = boxes[sel], scores[sel], labels[sel]
+    keep = batched_nms(boxes.float(), scores.float(), labels, iou_threshold)  # (K,) best first
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+    _show_image(axes[0], image, f"before NMS: {len(boxes)} boxes")
+    for box, score in zip(boxes, scores):
+        draw_box(axes[0], box, plt.cm.viridis(float(score)), width=1, alpha=0.9)
+    _show_image(axes[1], image, f"after NMS at IoU {iou_threshold:.2f}: {len(keep)} boxes")
+    for i in keep.tolist():
+        name = CLASSES[int(labels[i])] if 0 <= int(labels[i]) < len(CLASSES) else str(int(labels[i]))
+        draw_box(axes[1], boxes[i], plt.cm.viridis(float(scores[i])), width=2, text=f"{name} {float(scores[i]):.2f}")
+    fig.colorbar(plt.cm.ScalarMappable(cmap="viridis"), ax=axes, fraction=0.025, label="score")
+    return fig
+
+
+def nms_viewer(image: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+               value: float = 0.5) -> None:
+    """A slider over the NMS IoU threshold (ipywidgets ``interact``); redraws :func:`show_nms`.
+
+    Args:
+        image: (3, H, W) float image.
+        boxes: (D, 4) xyxy candidates.
+        scores: (D,) confidences.
+        labels: (D,) class ids.
+        value: the slider's starting threshold.
+    """
+    try:
+        from ipywidgets import FloatSlider, interact
+    except ImportError:
+        print("ipywidgets is not installed: use show_nms(...) with a fixed threshold instead.")
+        return
+
+    def draw(iou_threshold: float) -> None:
+        show_nms(image, boxes, scores, labels, iou_threshold)
+        plt.show()
+
+    interact(draw, iou_threshold=FloatSlider(value=value, min=0.05, max=1.0, step=0.05, continuous_update=False,
+                                             description="IoU thr."))
+
+
+def show_pr_curve(curve: dict[str, np.ndarray], ap: float, title: str = "", ax: plt.Axes | None = None) -> plt.Axes:
+    """A precision-recall curve: raw precision, its envelope and COCO's 101 interpolation points.
+
+    Args:
+        curve: output of ``metrics.detection.precision_recall_curve``.
+        ap: the AP to print in the legend.
+        title: axes title.
+        ax: axes to draw into (a new figure when None).
+
+    Returns:
+        the axes.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    recall = np.concatenate([[0.0], curve["recall"]])
+    ax.plot(curve["recall"], curve["precision"], color="0.6", lw=1, label="precision (raw)")
+    ax.step(recall, np.concatenate([curve["envelope"][:1], curve["envelope"]]), where="pre", color="tab:blue", lw=2,
+            label="envelope (best precision at this recall or beyond)")
+    levels = np.linspace(0, 1, 101)
+    idx = np.searchsorted(curve["recall"], levels, side="left")
+    points = np.where(idx < len(curve["envelope"]), curve["envelope"][np.minimum(idx, len(curve["envelope"]) - 1)], 0)
+    ax.fill_between(levels, points, step="post", alpha=0.15, color="tab:blue")
+    ax.plot(levels, points, ".", color="tab:red", ms=3, label=f"101 points: AP = mean = {ap:.3f}")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+    return ax
