@@ -1,7 +1,9 @@
 """COCO export, loading and validation, and the committed data/ sample."""
 
+import contextlib
 import copy
 import filecmp
+import io
 import json
 import shutil
 import warnings
@@ -14,6 +16,7 @@ import torchvision
 from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from course_utils.data import (
     CLASSES,
@@ -32,7 +35,7 @@ from course_utils.data import (
     write_sample,
 )
 from course_utils.data.coco import png_bytes, to_uint8
-from course_utils.data.validate import rle_string_counts
+from course_utils.data.rle import rle_string_counts
 
 SEED, LENGTH = 7, 6
 pytestmark = [  # library deprecations unrelated to what is tested here
@@ -85,6 +88,18 @@ def test_export_matches_make_scene_through_pycocotools(exported):
         assert np.array_equal(torchvision.io.decode_png(data).permute(1, 2, 0).numpy(), expected)
         assert np.array_equal(np.asarray(Image.open(exported / "images" / info["file_name"])), expected)
     assert {a["id"] for a in coco.dataset["annotations"]} == set(range(1, len(coco.dataset["annotations"]) + 1))
+
+
+def test_exported_ground_truth_scores_ap_1_against_itself(exported):
+    coco = load_coco(exported)
+    results = [{"image_id": a["image_id"], "category_id": a["category_id"], "segmentation": a["segmentation"],
+                "score": 1.0} for a in coco.dataset["annotations"]]
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator = COCOeval(coco, coco.loadRes(results), "segm")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    assert evaluator.stats[0] == pytest.approx(1.0) and evaluator.stats[1] == pytest.approx(1.0)
 
 
 def test_export_is_reproducible_and_removes_stale_images(tmp_path, exported):
@@ -367,3 +382,14 @@ def test_committed_sample_is_clean_and_loads():
         total += sum(len(ds.annotations(i)) for i in range(len(ds)))
     size = sum(p.stat().st_size for p in sample_dir().rglob("*") if p.is_file())
     assert size < 5_000_000 and total > 72
+
+
+def test_dataset_skips_untrainable_annotations_and_names_bad_files(exported, tmp_path):
+    root = _broken_copy(exported, tmp_path / "ds", _set("bbox", [10.0, 10.0, 0.0, 5.0]))
+    (root / "images" / "000003.png").unlink()
+    with pytest.warns(UserWarning, match="1 with a degenerate box"):
+        ds = CocoInstanceDataset(root)
+    assert 2 not in [a["id"] for a in ds.annotations(1)]
+    assert len(ds[1][1]["labels"]) == len(make_scene(SEED, 1)["labels"]) - 1
+    with pytest.raises(FileNotFoundError, match="image 3: 000003.png is not in"):
+        ds[3]

@@ -38,6 +38,7 @@ from .coco_export import (
     to_uint8,
     write_sample,
 )
+from .rle import segmentation_to_rle
 from .validate import (
     CocoFormatError,
     CocoValidationError,
@@ -46,7 +47,6 @@ from .validate import (
     print_report,
     read_coco_json,
     resolve_paths,
-    segmentation_to_rle,
     validate_coco,
     validate_or_raise,
 )

@@ -160,6 +160,9 @@ def write_sample(out_dir: str | Path = "data") -> Path:
                            description=f"Shapes world sample, {name} split: seed {seed}, {length} images of 128x128")
         objects[name] = len(json.loads(path.read_text(encoding="utf-8"))["annotations"])
     (out_dir / "README.md").write_text(_sample_readme(objects), encoding="utf-8", newline="\n")
+    # git must not convert line endings (core.autocrlf), or the files stop matching byte-for-byte
+    (out_dir / ".gitattributes").write_text("# written by write_sample: keep every file byte-for-byte\n* -text\n",
+                                            encoding="utf-8", newline="\n")
     return out_dir
 
 
@@ -181,6 +184,7 @@ meets them for the first time.
 ```
 data/
   README.md                  this file
+  .gitattributes             tells git never to change line endings here (the bytes must not move)
   train/
     annotations.json         COCO instance annotations: {n_train} images, {objects["train"]} objects
     images/000000.png ...    {n_train} images, 000000.png to {n_train - 1:06d}.png

@@ -2,24 +2,26 @@
 
 ``validate_coco(path)`` returns one :class:`Fault` per problem, each naming the annotation (or
 image) and giving one sentence of advice; a clean file gives ``[]``. ``print_report`` shows the
-list, ``validate_or_raise`` stops on it. ``read_coco_json`` and ``segmentation_to_rle`` are the
-careful readers the loader in ``coco.py`` shares, so a broken file never ends in a bare traceback
-(or, for a bad RLE, in a crash inside pycocotools' C code).
+list, ``validate_or_raise`` stops on it. ``read_coco_json`` (here) and ``rle.segmentation_to_rle`` are
+the careful readers the loader in ``coco.py`` shares, so a broken file ends in a sentence that names
+the annotation, never in a bare traceback from inside pycocotools.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
+
+from .rle import is_int as _is_int
+from .rle import is_number as _is_number
+from .rle import segmentation_to_rle
 
 IMAGE_KEYS = ("id", "file_name", "width", "height")
 ANNOTATION_KEYS = ("id", "image_id", "category_id", "segmentation", "bbox")
@@ -91,14 +93,6 @@ def _json_faults(path: Path) -> tuple[dict | None, list[Fault]]:
                                               'a COCO file is an object with "images", "annotations" and '
                                               '"categories" lists.')]
     return data, []
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def structure_faults(data: dict) -> list[Fault]:
@@ -173,92 +167,6 @@ def read_coco_json(path: str | Path) -> dict:
         more = f"\n  ... and {len(faults) - 20} more" if len(faults) > 20 else ""
         raise CocoFormatError(f"cannot read {ann_file} as a COCO instance file:\n{lines}{more}")
     return data
-
-
-def rle_string_counts(s: str | bytes) -> list[int]:
-    """Run lengths of a compressed COCO RLE string ("from scratch", the format of pycocotools' maskApi.c).
-
-    Each count is stored in 5-bit groups as characters offset by 48, low bits first, bit 0x20
-    meaning "more groups follow" and bit 0x10 of the last group the sign; from the third count on
-    the value is the difference to the count two places earlier.
-
-    Args:
-        s: the ``counts`` string of a compressed RLE.
-
-    Returns:
-        the run lengths, alternately background and foreground, starting with background.
-    """
-    if isinstance(s, bytes):
-        s = s.decode("ascii")
-    counts: list[int] = []
-    pos = 0
-    while pos < len(s):
-        value, shift, more = 0, 0, True
-        while more:
-            if pos >= len(s):
-                raise ValueError("the RLE string ends in the middle of a count")
-            c = ord(s[pos]) - 48
-            if not 0 <= c < 64:
-                raise ValueError(f"character {s[pos]!r} cannot occur in a COCO RLE string")
-            value |= (c & 0x1F) << shift
-            more = bool(c & 0x20)
-            pos += 1
-            shift += 5
-            if not more and c & 0x10:
-                value |= -1 << shift
-        if len(counts) > 2:
-            value += counts[-2]
-        counts.append(value)
-    return counts
-
-
-def segmentation_to_rle(segmentation, height: int, width: int) -> dict:
-    """One compressed RLE of an annotation's segmentation (polygons, uncompressed or compressed RLE).
-
-    Args:
-        segmentation: a list of polygons ``[[x1, y1, x2, y2, ...], ...]`` or an RLE dict
-            ``{"size": [h, w], "counts": list[int] | str}``.
-        height, width: the image size the mask must have.
-
-    Returns:
-        compressed RLE dict (``counts`` bytes), ready for ``pycocotools.mask.decode``.
-
-    Raises:
-        ValueError: a sentence saying what is wrong with the segmentation.
-    """
-    if isinstance(segmentation, list):  # polygons
-        if not segmentation:
-            return mask_utils.encode(np.zeros((height, width), np.uint8, order="F"))
-        for poly in segmentation:
-            if (not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2
-                    or not all(_is_number(v) for v in poly)):
-                raise ValueError("each polygon must be a flat list of at least 3 (x, y) pairs of finite numbers")
-        # one polygon at a time: pycocotools reads a 4-number list as a box, not a polygon
-        rles = [mask_utils.frPyObjects([poly], height, width)[0] for poly in segmentation]
-        return mask_utils.merge(rles)
-    if not isinstance(segmentation, dict) or "counts" not in segmentation or "size" not in segmentation:
-        raise ValueError('segmentation must be a list of polygons or an RLE dict with "size" and "counts"')
-    size = segmentation["size"]
-    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) for v in size)):
-        raise ValueError(f'RLE "size" must be [height, width], got {size!r}')
-    if list(size) != [height, width]:
-        raise ValueError(f"the RLE mask is {size[0]}x{size[1]} (height x width) but its image is {height}x{width}")
-    counts = segmentation["counts"]
-    if isinstance(counts, list):
-        if not all(_is_int(c) and c >= 0 for c in counts):
-            raise ValueError("uncompressed RLE counts must be non-negative integers")
-        runs = counts
-    elif isinstance(counts, (str, bytes)):
-        runs = rle_string_counts(counts)
-        if any(c < 0 for c in runs):
-            raise ValueError("the compressed RLE string decodes to negative run lengths")
-    else:
-        raise ValueError(f'RLE "counts" must be a list of ints or a string, got {type(counts).__name__}')
-    if sum(runs) != height * width:
-        raise ValueError(f"the RLE runs cover {sum(runs)} pixels, but a {height}x{width} mask has {height * width}")
-    if isinstance(counts, list):
-        return mask_utils.frPyObjects(segmentation, height, width)
-    return {"size": [height, width], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
 
 
 def _annotation_faults(ann: dict, img: dict | None, category_ids: set[int]) -> list[Fault]:
@@ -353,7 +261,8 @@ def _image_faults(images: list[dict], root: Path) -> list[Fault]:
         if size != (img["width"], img["height"]):
             faults.append(Fault("image-size-mismatch", f"{img['file_name']} is {size[0]}x{size[1]} pixels but the "
                                                        f"JSON says {img['width']}x{img['height']} (width x height); "
-                                                       "fix the JSON, since masks and boxes follow its size.",
+                                                       "correct the JSON's size or the file, as masks and boxes "
+                                                       "follow the JSON.",
                                 image_id=img["id"]))
     if len(missing) > 1 and len(missing) == len(images):  # a wrong folder, not many lost files
         return [Fault("missing-image-file", f"none of the {len(images)} image files is in {root}; pass "
@@ -372,7 +281,8 @@ def validate_coco(annotation_file: str | Path, image_root: str | Path | None = N
         check_images: also open every image file (existence and size).
 
     Returns:
-        list of :class:`Fault`, in file order; empty for a clean file.
+        list of :class:`Fault`: structural ones (keys, ids) first, then each annotation's in file
+        order, then the image files'; empty for a clean file.
     """
     ann_file, root = resolve_paths(annotation_file, image_root)
     data, faults = _json_faults(ann_file)
