@@ -1,0 +1,43 @@
+"""Test-wide settings: progress and checkpoints in temporary places, a headless matplotlib.
+
+The environment is set when this file is imported, before any test imports ``course_utils``, and
+is inherited by every notebook kernel the tests start. ``COURSE_CHECKPOINTS`` is one folder for
+the whole session, so lesson 04 can load what lesson 03 saved when the notebooks run in order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="course-tests-"))
+os.environ["COURSE_PROGRESS"] = str(_SESSION_DIR / "progress.json")
+os.environ["COURSE_CHECKPOINTS"] = str(_SESSION_DIR / "checkpoints")
+os.environ["MPLBACKEND"] = "Agg"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the session's temporary progress file and checkpoints."""
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def progress_file(tmp_path: Path) -> Iterator[Path]:
+    """A fresh progress file for one test (``progress.set_path``), restored afterwards."""
+    from course_utils import progress, quiz
+
+    path = tmp_path / "progress.json"
+    progress.set_path(path)
+    quiz.forget()
+    try:
+        yield path
+    finally:
+        progress.set_path(None)
+        quiz.forget()
