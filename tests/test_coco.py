@@ -393,3 +393,10 @@ def test_dataset_skips_untrainable_annotations_and_names_bad_files(exported, tmp
     assert len(ds[1][1]["labels"]) == len(make_scene(SEED, 1)["labels"]) - 1
     with pytest.raises(FileNotFoundError, match="image 3: 000003.png is not in"):
         ds[3]
+
+
+@pytest.mark.parametrize("mutate, kind", [(lambda d: d["images"][0].pop("width"), "missing-key"),
+                                          (lambda d: d["images"][0].update(width=0), "bad-value")])
+def test_a_broken_image_record_is_one_fault_not_one_per_annotation(exported, tmp_path, mutate, kind):
+    faults = validate_coco(_broken_copy(exported, tmp_path / "ds", mutate))
+    assert [(f.kind, f.image_id, f.annotation_id) for f in faults] == [(kind, 0, None)]

@@ -95,6 +95,11 @@ def _json_faults(path: Path) -> tuple[dict | None, list[Fault]]:
     return data, []
 
 
+def _keys(names: list[str]) -> str:
+    """'"a", "b"' for a list of key names."""
+    return ", ".join(f'"{n}"' for n in names)
+
+
 def structure_faults(data: dict) -> list[Fault]:
     """Faults that stop a COCO dict from being read at all: missing keys, bad ids, duplicates.
 
@@ -114,36 +119,39 @@ def structure_faults(data: dict) -> list[Fault]:
         return faults
     for i, img in enumerate(data["images"]):
         iid = img.get("id") if isinstance(img, dict) else None
+        iid = iid if _is_int(iid) else None
+        name = "this image record" if iid is not None else f"image record #{i}"
         missing = [k for k in IMAGE_KEYS if not isinstance(img, dict) or k not in img]
         if missing:
-            faults.append(Fault("missing-key", f'image record #{i} has no {", ".join(missing)}; every image needs '
-                                               '"id", "file_name", "width" and "height".',
-                                image_id=iid if _is_int(iid) else None))
-        elif not _is_int(iid) or not all(_is_int(img[k]) and img[k] > 0 for k in ("width", "height")):
-            faults.append(Fault("bad-value", f"image record #{i} has id {iid!r}, width {img['width']!r}, height "
-                                             f"{img['height']!r}; all three must be integers, sizes positive."))
+            faults.append(Fault("missing-key", f"{name} has no {_keys(missing)}; every image needs "
+                                               '"id", "file_name", "width" and "height".', image_id=iid))
+        elif iid is None or not all(_is_int(img[k]) and img[k] > 0 for k in ("width", "height")):
+            faults.append(Fault("bad-value", f"{name} has id {img['id']!r}, width {img['width']!r} and height "
+                                             f"{img['height']!r}; the id must be an integer and the sizes "
+                                             "positive integers.", image_id=iid))
     for i, cat in enumerate(data["categories"]):
         if not isinstance(cat, dict) or not _is_int(cat.get("id")) or "name" not in cat:
-            faults.append(Fault("missing-key", f'category record #{i} needs an integer "id" and a "name".'))
+            faults.append(Fault("missing-key", f'category record #{i} needs an integer "id" and a "name"; add '
+                                               "them, since labels are looked up by id."))
     for i, ann in enumerate(data["annotations"]):
         aid = ann.get("id") if isinstance(ann, dict) else None
+        aid = aid if _is_int(aid) else None
+        name = "this annotation" if aid is not None else f"annotation record #{i}"
         missing = [k for k in ANNOTATION_KEYS if not isinstance(ann, dict) or k not in ann]
-        aid_ok = _is_int(aid)
-        name = f"annotation {aid}" if aid_ok else f"annotation record #{i}"
         if missing:
-            faults.append(Fault("missing-key", f"{name} has no {', '.join(missing)}; every annotation needs "
+            faults.append(Fault("missing-key", f"{name} has no {_keys(missing)}; every annotation needs "
                                                '"id", "image_id", "category_id", "segmentation" and "bbox".',
-                                annotation_id=aid if aid_ok else None))
-        elif not (aid_ok and _is_int(ann["image_id"]) and _is_int(ann["category_id"])):
-            faults.append(Fault("bad-value", f"{name} has id {aid!r}, image_id {ann['image_id']!r} and category_id "
-                                             f"{ann['category_id']!r}; all three must be integers.",
-                                annotation_id=aid if aid_ok else None))
+                                annotation_id=aid))
+        elif not (aid is not None and _is_int(ann["image_id"]) and _is_int(ann["category_id"])):
+            faults.append(Fault("bad-value", f"{name} has id {ann['id']!r}, image_id {ann['image_id']!r} and "
+                                             f"category_id {ann['category_id']!r}; all three must be integers "
+                                             "(not strings).", annotation_id=aid))
     for key, what in (("images", "image"), ("annotations", "annotation"), ("categories", "category")):
         ids = Counter(r["id"] for r in data[key] if isinstance(r, dict) and _is_int(r.get("id")))
         for rid, n in sorted(ids.items()):
             if n > 1:
-                faults.append(Fault("duplicate-id", f"{what} id {rid} is used {n} times; give every {what} a "
-                                                    "unique id, or lookups and evaluation will mix them up.",
+                faults.append(Fault("duplicate-id", f"{n} {key} share {what} id {rid}; give every {what} a unique "
+                                                    "id, or lookups and evaluation will mix them up.",
                                     annotation_id=rid if what == "annotation" else None,
                                     image_id=rid if what == "image" else None))
     return faults
@@ -169,15 +177,18 @@ def read_coco_json(path: str | Path) -> dict:
     return data
 
 
-def _annotation_faults(ann: dict, img: dict | None, category_ids: set[int]) -> list[Fault]:
-    """Faults of one structurally sound annotation; ``img`` is its image record, None if missing."""
+def _annotation_faults(ann: dict, img: dict | None, has_record: bool, category_ids: set[int]) -> list[Fault]:
+    """Faults of one structurally sound annotation.
+
+    ``img`` is its (sound) image record, or None; ``has_record`` says whether any record has its image id.
+    """
     aid, iid, cid = ann["id"], ann["image_id"], ann["category_id"]
 
     def fault(kind: str, message: str) -> Fault:
         return Fault(kind, message, annotation_id=aid, image_id=iid)
 
     faults = []
-    if img is None:
+    if not has_record:
         faults.append(fault("missing-image-record", f'image_id {iid} is not in "images"; add that image record '
                                                     "or remove the annotation."))
     if cid == 0:
@@ -291,21 +302,20 @@ def validate_coco(annotation_file: str | Path, image_root: str | Path | None = N
     faults = structure_faults(data)
     if not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
         return faults  # a top-level list is missing: nothing more to check
-    images = {}
+    record_ids = {img["id"] for img in data["images"] if isinstance(img, dict) and _is_int(img.get("id"))}
+    images = {}  # the sound image records: all keys, int id, positive int sizes (others are reported above)
     for img in data["images"]:
-        if isinstance(img, dict) and all(k in img for k in IMAGE_KEYS) and _is_int(img["id"]):
+        if (isinstance(img, dict) and all(k in img for k in IMAGE_KEYS) and _is_int(img["id"])
+                and all(_is_int(img[k]) and img[k] > 0 for k in ("width", "height"))):
             images.setdefault(img["id"], img)
     category_ids = {c["id"] for c in data["categories"] if isinstance(c, dict) and _is_int(c.get("id"))}
     for ann in data["annotations"]:
         if (isinstance(ann, dict) and all(k in ann for k in ANNOTATION_KEYS)
                 and all(_is_int(ann[k]) for k in ("id", "image_id", "category_id"))):
-            img = images.get(ann["image_id"])
-            if img is not None and not all(_is_int(img[k]) and img[k] > 0 for k in ("width", "height")):
-                img = None  # already reported as a bad image record
-            faults += _annotation_faults(ann, img, category_ids)
+            faults += _annotation_faults(ann, images.get(ann["image_id"]), ann["image_id"] in record_ids,
+                                         category_ids)
     if check_images:
-        sound = [i for i in images.values() if isinstance(i["file_name"], str)]
-        faults += _image_faults(sound, root)
+        faults += _image_faults([i for i in images.values() if isinstance(i["file_name"], str)], root)
     return faults
 
 
