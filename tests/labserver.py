@@ -22,9 +22,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # JupyterLab user settings the tests rely on: every cell in the DOM (no virtual scrolling, so a
-# widget far down a notebook can be found), and no news/update toasts over the notebook.
+# widget far down a notebook can be found), no autosave (a test's outputs and edits must never be
+# written into the committed notebooks), and no news/update toasts over the notebook.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "fetchNews": "false",
         "checkForUpdates": False,
