@@ -5,6 +5,7 @@
 - ``fault_table`` pairs each planted fault with what the validator said about it;
 - ``try_pretrained_maskrcnn`` asks the package's builder for torchvision's COCO weights without
   ever hanging on the network;
+- ``predict_dataset`` and ``export_results`` turn a model's outputs into a COCO results JSON;
 - ``simulate_out_of_memory`` shows the message the training loop gives on a CUDA OOM.
 """
 
@@ -151,6 +152,66 @@ def fault_table(planted: list[Breakage], found: list[Fault]) -> str:
     if rest:
         blocks.append("and as a consequence:\n" + "\n".join(f"    validator: {f}" for f in rest))
     return "\n".join(blocks)
+
+
+@torch.no_grad()
+def predict_dataset(model: nn.Module, dataset, device: torch.device | str | None = None,
+                    batch_size: int = 8) -> list[dict]:
+    """Run a detection model over every image of a dataset.
+
+    Args:
+        model: a torchvision-style Mask R-CNN.
+        dataset: yields (image (3, H, W), target) pairs, e.g. ``CocoInstanceDataset``.
+        device: where to run (default: the model's device).
+        batch_size: images per forward pass.
+
+    Returns:
+        one dict per image, on the CPU: ``boxes`` (N, 4) xyxy, ``labels`` (N,) model labels,
+        ``scores`` (N,), ``masks`` (N, 1, H, W) probabilities.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval().to(device)
+    out = []
+    for start in range(0, len(dataset), batch_size):
+        images = [dataset[i][0].to(device) for i in range(start, min(start + batch_size, len(dataset)))]
+        out += [{k: v.cpu() for k, v in p.items()} for p in model(images)]
+    model.train(was_training)
+    return out
+
+
+def export_results(predictions: list[dict], dataset, path: str | Path, score_threshold: float = 0.05,
+                   mask_threshold: float = 0.5) -> list[dict]:
+    """Write predictions as a COCO results JSON (the file ``COCO.loadRes`` and the COCO servers read).
+
+    Model labels are turned back into the dataset's category ids (``dataset.label_to_category``),
+    and each prediction gets the COCO id of its image (``dataset.ids``).
+
+    Args:
+        predictions: from ``predict_dataset``, in the dataset's order.
+        dataset: the ``CocoInstanceDataset`` the predictions were made on.
+        path: the JSON file to write.
+        score_threshold: leave out detections below this score.
+        mask_threshold: mask probability above which a pixel is in the mask.
+
+    Returns:
+        the list written: ``{"image_id", "category_id", "segmentation" (RLE), "bbox" (xywh), "score"}``.
+    """
+    from .metrics.coco_eval import predictions_to_coco
+
+    if len(predictions) != len(dataset):
+        raise ValueError(f"{len(predictions)} predictions for {len(dataset)} images: predict the whole dataset")
+    kept = []
+    for p in predictions:
+        keep = p["scores"] >= score_threshold
+        kept.append({k: v[keep] for k, v in p.items()})
+    results = predictions_to_coco(kept, dataset.ids, mask_threshold)
+    for r in results:
+        r["category_id"] = int(dataset.label_to_category[r["category_id"]])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results), encoding="utf-8")
+    return results
 
 
 def try_pretrained_maskrcnn(timeout_s: float = 10.0) -> tuple[nn.Module | None, str]:

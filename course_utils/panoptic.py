@@ -17,7 +17,7 @@ Segment ids follow the course's convention ``class_id * 1000 + instance number``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -198,3 +198,27 @@ def evaluate_fusion(raw: Sequence[dict], scenes: Sequence[dict], cfg: FusionConf
     for (pan, segs), scene in zip(fuse_all(raw, cfg), scenes):
         stats.update(pan, scene["panoptic"], segs, scene["segments"])
     return stats.summary()
+
+
+def sweep_fusion(raw: Sequence[dict], scenes: Sequence[dict], overlap_thresholds: Sequence[float] = (),
+                 stuff_min_areas: Sequence[int] = (), cfg: FusionConfig | None = None) -> dict[str, list]:
+    """PQ as one fusion threshold varies while the other keeps its value in ``cfg``.
+
+    Args:
+        raw: outputs of ``predict_raw``.
+        scenes: ground-truth scenes, same order.
+        overlap_thresholds: values of ``overlap_threshold`` to try.
+        stuff_min_areas: values of ``stuff_min_area`` to try.
+        cfg: the other settings (``FusionConfig()`` when None).
+
+    Returns:
+        ``{"overlap_threshold": [(value, summary), ...], "stuff_min_area": [(value, summary), ...]}``
+        with ``summary`` as from ``evaluate_fusion``.
+    """
+    cfg = cfg or FusionConfig()
+    return {
+        "overlap_threshold": [(float(v), evaluate_fusion(raw, scenes, replace(cfg, overlap_threshold=float(v))))
+                              for v in overlap_thresholds],
+        "stuff_min_area": [(int(v), evaluate_fusion(raw, scenes, replace(cfg, stuff_min_area=int(v))))
+                           for v in stuff_min_areas],
+    }

@@ -96,3 +96,50 @@ def test_pretrained_offline_falls_back_quickly(monkeypatch: pytest.MonkeyPatch, 
     with torch.no_grad():
         out = model([torch.rand(3, 128, 128)])
     assert set(out[0]) >= {"boxes", "labels", "scores", "masks"}
+
+
+class OracleDetector(torch.nn.Module):
+    """Answers each image with its dataset's ground truth (score 0.9), found by the image's pixel sum."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.truth = {round(float(img.sum()), 2): t for img, t in (dataset[i] for i in range(len(dataset)))}
+
+    def forward(self, images):
+        out = []
+        for img in images:
+            t = self.truth[round(float(img.sum()), 2)]
+            n = len(t["labels"])
+            out.append({"boxes": t["boxes"], "labels": t["labels"], "scores": torch.full((n,), 0.9),
+                        "masks": t["masks"][:, None].float()})
+        return out
+
+
+def test_results_json_of_a_perfect_model_scores_ap_one(tmp_path: Path) -> None:
+    import contextlib
+    import io
+    import json
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from course_utils.data.coco import CocoInstanceDataset
+    from course_utils.own_data import export_results, predict_dataset
+
+    ds = CocoInstanceDataset(sample_dir() / "val")
+    preds = predict_dataset(OracleDetector(ds), ds, batch_size=5)
+    assert len(preds) == len(ds)
+    results = export_results(preds, ds, tmp_path / "results.json")
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk == results and len(results) == sum(len(p["labels"]) for p in preds)
+    assert set(results[0]) == {"image_id", "category_id", "segmentation", "bbox", "score"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(sample_dir() / "val" / "annotations.json"))
+        ev = COCOeval(gt, gt.loadRes(str(tmp_path / "results.json")), "segm")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert ev.stats[0] == pytest.approx(1.0) and ev.stats[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="whole dataset"):
+        export_results(preds[:2], ds, tmp_path / "r.json")
