@@ -295,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     # A headless run must not add to a learner's progress file.
     env.setdefault("COURSE_PROGRESS", str((args.out / "progress.json").resolve()))
+    # The kernel's own inline backend puts the figures into the pages; MPLBACKEND=Agg would drop them.
+    env.pop("MPLBACKEND", None)
     results = []
     for path in lessons:
         print(f"running {path.name} ...", flush=True)

@@ -76,6 +76,8 @@ def lab_env(workdir: Path, expose_app: bool = False) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     env.setdefault("OMP_NUM_THREADS", "2")
+    # A learner's kernel draws figures inline; a test-wide MPLBACKEND=Agg would hide them.
+    env.pop("MPLBACKEND", None)
     return env
 
 

@@ -222,10 +222,11 @@ def code_sources(page: Any) -> list[str | None]:
 
 
 def assert_ran_cleanly(page: Any) -> None:
-    """No cell raised, and every code cell got an execution count."""
+    """No cell raised, every code cell got an execution count, and figures were drawn inline."""
     problems = cell_problems(page)
     assert problems["errors"] == [], f"cells raised errors: {problems['errors']}"
     assert problems["unexecuted"] == [], f"code cells never ran: {problems['unexecuted']}"
+    assert page.locator(".jp-OutputArea .jp-RenderedImage img").count() >= 1, "no figure was shown"
 
 
 def answer_single(page: Any, box: Any, option: int) -> Any:

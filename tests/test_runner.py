@@ -33,6 +33,7 @@ def lessons(tmp_path: Path) -> Path:
         "import os\nassert os.path.basename(os.getcwd()) == 'nbs', os.getcwd()",
         "print(os.environ['COURSE_PROGRESS'])",
         "from course_utils.report import headline\nheadline('toy accuracy', 0.875)",
+        "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()",
     )
     write_lesson(folder, "01_broken", "x = 1", "raise ValueError('the scene size must be positive')", "y = 2")
     write_lesson(
@@ -85,6 +86,7 @@ def test_runs_every_lesson_and_reports_the_failure(
     assert executed.cells[2].outputs[0]["text"].strip() == str((out / "progress.json").resolve())
     page = (out / "00_fine.html").read_text()
     assert "Headline: toy accuracy = 0.875" in page
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == 1, "the figure should be in the page"
     # Widgets are static snapshots of their last state: a page offline shows no blank holes or stale 0% bars.
     page = (out / "02_plain.html").read_text()
     bars = re.findall(r"<progress [^>]*>", page)
