@@ -1,0 +1,172 @@
+"""Mask R-CNN for the shapes world, built from torchvision's ``MaskRCNN`` parts.
+
+``build_maskrcnn(cfg)`` gives either a small model sized for 128x128 scenes (a few-layer CNN
+with an FPN, anchors matched to objects of 8-52 px, few sampled RoIs so training fits in a
+few CPU minutes) or, when asked, torchvision's ResNet-50 FPN Mask R-CNN.
+
+``num_classes`` COUNTS THE BACKGROUND: torchvision's label 0 means "no object". In this course
+``num_classes = 7`` (``course_utils.data.NUM_CLASSES``): id 0 is void/background and the
+things are 4, 5 and 6, so the ids 1-3 (stuff) are simply never predicted.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.models.detection.rpn import RPNHead
+from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+
+from ..data import NUM_CLASSES
+
+
+@dataclass(frozen=True)
+class MaskRCNNConfig:
+    """Everything that defines the course's Mask R-CNN and how it is trained.
+
+    Override a field with ``dataclasses.replace(cfg, num_steps=100)``.
+    """
+
+    # --- model ---
+    num_classes: int = NUM_CLASSES  # classes INCLUDING background (id 0); the course uses 7
+    image_size: int = 128  # scenes are image_size x image_size; the model never resizes them
+    backbone: str = "small"  # "small" (course model) or "resnet50" (torchvision's ResNet-50 FPN)
+    pretrained: bool = False  # resnet50 only: download COCO weights (needs internet; asked for explicitly)
+    channels: tuple[int, ...] = (32, 48, 64, 96)  # small backbone widths at strides 2, 4, 8, 16
+    fpn_channels: int = 64  # channels of every FPN level (and of the RPN and RoI heads' input)
+    anchor_sizes: tuple[tuple[int, ...], ...] = ((12, 18), (26, 36), (48, 64))  # anchor sides (px) per FPN level
+    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # anchor height/width ratios, the same at every level
+    rpn_pre_nms_top_n_train: int = 200  # proposals kept per FPN level before NMS while training
+    rpn_post_nms_top_n_train: int = 100  # proposals kept per image after NMS while training
+    rpn_pre_nms_top_n_test: int = 200  # ... the same at inference
+    rpn_post_nms_top_n_test: int = 50  # ... the same at inference
+    rpn_batch_size_per_image: int = 128  # anchors sampled per image for the RPN losses
+    box_batch_size_per_image: int = 32  # RoIs sampled per image for the box/mask heads (RoIAlign cost)
+    box_positive_fraction: float = 0.25  # share of positives among the sampled RoIs
+    roi_output_size: int = 7  # RoIAlign grid for the box head
+    mask_roi_output_size: int = 14  # RoIAlign grid for the mask head (mask logits are twice this)
+    sampling_ratio: int = 1  # bilinear samples per RoIAlign bin side
+    representation_size: int = 256  # width of the box head's two fully connected layers
+    mask_layers: tuple[int, ...] = (64, 64)  # widths of the mask head's 3x3 convolutions
+    box_score_thresh: float = 0.05  # detections below this score are dropped at inference
+    box_detections_per_img: int = 20  # at most this many detections per image (scenes have <= 6 objects)
+    # --- training ---
+    num_train: int = 2048  # training scenes (pre-generated once)
+    batch_size: int = 8  # scenes per step
+    num_steps: int = 600  # optimiser steps
+    lr: float = 2e-3  # peak learning rate of the one-cycle schedule (AdamW)
+    weight_decay: float = 1e-4  # AdamW weight decay
+    seed: int = 0  # seed for weights and batch order
+
+
+class SmallBackbone(nn.Module):
+    """A plain CNN with an FPN: returns feature maps '0', '1', '2' at strides 4, 8, 16.
+
+    Attributes:
+        out_channels: channels of every returned level (what torchvision's heads need).
+    """
+
+    def __init__(self, channels: tuple[int, ...] = (32, 48, 64, 96), fpn_channels: int = 64):
+        super().__init__()
+        stages = []
+        prev = 3
+        for i, c in enumerate(channels):
+            stages.append(nn.Sequential(_conv_bn(prev, c, stride=2), _conv_bn(c, c)))
+            prev = c
+            del i
+        self.stages = nn.ModuleList(stages)
+        self.fpn = FeaturePyramidNetwork(list(channels[1:]), fpn_channels)
+        self.out_channels = fpn_channels
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Features of a normalised batch.
+
+        Args:
+            x: (B, 3, H, W).
+
+        Returns:
+            OrderedDict '0': (B, C, H/4, W/4), '1': (B, C, H/8, W/8), '2': (B, C, H/16, W/16).
+        """
+        feats = OrderedDict()
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i >= 1:
+                feats[str(i - 1)] = x
+        return self.fpn(feats)
+
+
+def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """3x3 convolution, batch norm, ReLU."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def build_maskrcnn(cfg: MaskRCNNConfig | None = None) -> MaskRCNN:
+    """Build the course's Mask R-CNN (or torchvision's ResNet-50 FPN one) from a config.
+
+    Args:
+        cfg: the configuration; ``MaskRCNNConfig()`` when None. ``cfg.num_classes`` counts the
+            background class 0.
+
+    Returns:
+        a torchvision ``MaskRCNN``: train mode ``model(images, targets)`` -> dict of losses,
+        eval mode ``model(images)`` -> list of dicts ``boxes (N, 4)``, ``labels (N,)``,
+        ``scores (N,)``, ``masks (N, 1, H, W)`` probabilities.
+    """
+    cfg = cfg or MaskRCNNConfig()
+    if cfg.num_classes < 2:
+        raise ValueError(f"num_classes={cfg.num_classes}: it counts the background, so it must be >= 2 "
+                         f"(1 object class + background); this course uses {NUM_CLASSES}")
+    if cfg.backbone == "resnet50":
+        return _build_resnet50(cfg)
+    if cfg.backbone != "small":
+        raise ValueError(f"unknown backbone {cfg.backbone!r}; use 'small' or 'resnet50'")
+    backbone = SmallBackbone(cfg.channels, cfg.fpn_channels)
+    c = cfg.fpn_channels
+    anchors = AnchorGenerator(cfg.anchor_sizes, (cfg.aspect_ratios,) * len(cfg.anchor_sizes))
+    rpn_head = RPNHead(c, anchors.num_anchors_per_location()[0])
+    # All objects are small, so RoIs are pooled from the finest level only (stride 4).
+    box_pool = MultiScaleRoIAlign(["0"], cfg.roi_output_size, cfg.sampling_ratio)
+    mask_pool = MultiScaleRoIAlign(["0"], cfg.mask_roi_output_size, cfg.sampling_ratio)
+    box_head = TwoMLPHead(c * cfg.roi_output_size ** 2, cfg.representation_size)
+    box_predictor = FastRCNNPredictor(cfg.representation_size, cfg.num_classes)
+    mask_head = MaskRCNNHeads(c, list(cfg.mask_layers), 1)
+    mask_predictor = MaskRCNNPredictor(cfg.mask_layers[-1], cfg.mask_layers[-1], cfg.num_classes)
+    return MaskRCNN(
+        backbone, num_classes=None,
+        min_size=cfg.image_size, max_size=cfg.image_size, _skip_resize=True,
+        image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.25, 0.25],
+        rpn_anchor_generator=anchors, rpn_head=rpn_head,
+        rpn_pre_nms_top_n_train=cfg.rpn_pre_nms_top_n_train, rpn_post_nms_top_n_train=cfg.rpn_post_nms_top_n_train,
+        rpn_pre_nms_top_n_test=cfg.rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test=cfg.rpn_post_nms_top_n_test,
+        rpn_batch_size_per_image=cfg.rpn_batch_size_per_image,
+        box_roi_pool=box_pool, box_head=box_head, box_predictor=box_predictor,
+        box_batch_size_per_image=cfg.box_batch_size_per_image, box_positive_fraction=cfg.box_positive_fraction,
+        box_score_thresh=cfg.box_score_thresh, box_detections_per_img=cfg.box_detections_per_img,
+        mask_roi_pool=mask_pool, mask_head=mask_head, mask_predictor=mask_predictor,
+    )
+
+
+def _build_resnet50(cfg: MaskRCNNConfig) -> MaskRCNN:
+    """Torchvision's ResNet-50 FPN Mask R-CNN; downloads COCO weights only if ``cfg.pretrained``."""
+    from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights, maskrcnn_resnet50_fpn
+
+    kwargs = dict(min_size=cfg.image_size, max_size=cfg.image_size)
+    if cfg.pretrained:
+        try:
+            model = maskrcnn_resnet50_fpn(weights=MaskRCNN_ResNet50_FPN_Weights.COCO_V1, **kwargs)
+        except Exception as err:  # no network, blocked download, corrupt cache...
+            print(f"Could not download the pretrained ResNet-50 weights ({type(err).__name__}); "
+                  "using a randomly initialised model instead.")
+            return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=cfg.num_classes, **kwargs)
+        # new heads for our classes, keeping the pretrained backbone, RPN and head bodies
+        box_in = model.roi_heads.box_predictor.cls_score.in_features
+        model.roi_heads.box_predictor = FastRCNNPredictor(box_in, cfg.num_classes)
+        model.roi_heads.mask_predictor = MaskRCNNPredictor(256, 256, cfg.num_classes)
+        return model
+    return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=cfg.num_classes, **kwargs)
