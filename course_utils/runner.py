@@ -89,7 +89,7 @@ def _error_line(nb: nbformat.NotebookNode, exc: BaseException, timeout: float) -
             if out.get("output_type") == "error":
                 return f"{out.get('ename', 'Error')}: {out.get('evalue', '')} (code cell {number})".strip()
     if isinstance(exc, DeadKernelError):
-        return "the kernel died (out of memory?)"
+        return "the kernel died (out of memory?); its log is in logs/"
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__
 
@@ -113,7 +113,7 @@ def run_lesson(
 
     Args:
         path: the lesson notebook.
-        out_dir: where ``<stem>.ipynb`` and ``<stem>.html`` are written.
+        out_dir: where ``<stem>.ipynb``, ``<stem>.html`` and the kernel's log ``logs/<stem>.kernel.log`` go.
         timeout: seconds any one cell may run.
         env: the kernel's environment (default: this process's).
         startup_timeout: seconds the kernel may take to start.
@@ -131,16 +131,20 @@ def run_lesson(
         resources={"metadata": {"path": str(path.parent)}},
     )
     status, error = "ok", None
+    stem = path.stem
+    # The kernel's own messages (warnings, a crash) go to a log beside the pages, not into the summary.
+    log_path = out_dir / "logs" / f"{stem}.kernel.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    try:
-        client.execute(env=dict(os.environ if env is None else env))
-    except Exception as exc:  # any failure (cell error, timeout, kernel start) is reported
-        status = "timeout" if isinstance(exc, CellTimeoutError) else "failed"
-        error = _error_line(nb, exc, timeout)
+    with open(log_path, "wb") as log:
+        try:
+            client.execute(env=dict(os.environ if env is None else env), stdout=log, stderr=log)
+        except Exception as exc:  # any failure (cell error, timeout, kernel start) is reported
+            status = "timeout" if isinstance(exc, CellTimeoutError) else "failed"
+            error = _error_line(nb, exc, timeout)
     seconds = time.perf_counter() - start
     if status == "ok" and seconds > LESSON_BUDGET_S:
         status = "slow"
-    stem = path.stem
     nbformat.write(nb, out_dir / f"{stem}.ipynb")
     export_html(nb, out_dir / f"{stem}.html", title=stem)
     return LessonResult(

@@ -60,6 +60,7 @@ def test_runs_every_lesson_and_reports_the_failure(
     assert code == 1
     for stem in ("00_fine", "01_broken", "02_plain"):
         assert (out / f"{stem}.ipynb").is_file() and (out / f"{stem}.html").is_file()
+        assert (out / "logs" / f"{stem}.kernel.log").is_file()
     assert not (out / "scratch.html").exists()
 
     summary = json.loads((out / "summary.json").read_text())
