@@ -57,20 +57,25 @@ def _type_name(obj: Any) -> str:
     return f"a {type(obj).__module__ + '.' if type(obj).__module__ not in ('builtins',) else ''}{type(obj).__name__}"
 
 
-def summarize(obj: Any, max_items: int = 36) -> str:
-    """Describe a value in one line: type, shape, dtype and device, and the values when there are few.
+def summarize(obj: Any, max_items: int = 36, indent: int | None = None) -> str:
+    """Describe a value: type, shape, dtype and device, and the values when there are few.
 
     Args:
         obj: any value (tensor, array, number, container...).
         max_items: show the values of tensors/arrays with at most this many elements.
+        indent: when given, a small 2-D tensor's rows go on separate lines indented by this many spaces.
 
     Returns:
-        a short human-readable description.
+        a short human-readable description (one line unless ``indent`` is given).
     """
     if isinstance(obj, torch.Tensor):
         t = obj.detach()
         where = "" if t.device.type == "cpu" else f" on {t.device}"
         head = f"tensor {str(t.dtype).replace('torch.', '')} {list(t.shape)}{where}"
+        if indent is not None and t.dim() == 2 and 1 < t.shape[0] and 0 < t.numel() <= max_items * 2:
+            rows = [_fmt_values(r) for r in t.cpu().tolist()]
+            pad = " " * indent
+            return head + " =\n" + pad + "[" + (",\n" + pad + " ").join(rows) + "]"
         return head + _value_part(t.cpu(), max_items)
     if isinstance(obj, np.ndarray):
         head = f"array {obj.dtype} {list(obj.shape)}"

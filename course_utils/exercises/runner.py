@@ -113,9 +113,11 @@ def _arg_names(ref: Callable, case: Case) -> list[str]:
 
 
 def _inputs_text(ref: Callable, case: Case) -> str:
-    parts = [f"{n} = {summarize(a)}" for n, a in zip(_arg_names(ref, case), case.args)]
-    parts += [f"{k} = {summarize(v)}" for k, v in case.kwargs.items()]
-    return ", ".join(parts) if parts else "(no arguments)"
+    """One input per line (aligned under the first), small 2-D maps row by row."""
+    pad = " " * 13
+    items = list(zip(_arg_names(ref, case), case.args)) + list(case.kwargs.items())
+    parts = [f"{n} = {summarize(a, indent=len(pad) + len(n) + 3)}" for n, a in items]
+    return ("\n" + pad).join(parts) if parts else "(no arguments)"
 
 
 def _call_text(name: str, ref: Callable, case: Case) -> str:
@@ -125,7 +127,7 @@ def _call_text(name: str, ref: Callable, case: Case) -> str:
 
 def _report_failure(ex: Exercise, ref: Callable, index: int, total: int, case: Case, expected: str, got: str,
                     problem: str) -> None:
-    lines = [f"❌ {ex.name}: case {index} of {total} failed: {case.description}",
+    lines = [f"✘ {ex.name}: case {index} of {total} failed: {case.description}",
              f"   inputs:   {_inputs_text(ref, case)}",
              f"   expected: {expected}",
              f"   got:      {got}",
@@ -203,7 +205,7 @@ def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool =
         my_args, my_kwargs = clone(case.args), clone(case.kwargs)
         outcome = run_limited(fn, my_args, my_kwargs, limit)
         want = (f"raises {case.expect_error.__name__}" if case.expect_error and ref_error is not None
-                else summarize(expected))
+                else summarize(expected, indent=13))
         if outcome.status == "timeout":
             printer(ex, ref, index, total, case, want, f"no answer after {limit:g} seconds",
                     f"your function was stopped after {limit:g} s. Look for a loop that never ends (a `while` "
@@ -213,7 +215,7 @@ def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool =
         if outcome.status == "error":
             err = outcome.error
             if isinstance(err, NotImplementedError):
-                out(f"✏️ {name}: not attempted yet. Replace `raise NotImplementedError` with your code, "
+                out(f"✎ {name}: not attempted yet. Replace `raise NotImplementedError` with your code, "
                     "run that cell, then run this check again.")
                 return False
             raised = _error_text(err)
@@ -228,7 +230,7 @@ def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool =
             return False
         got = outcome.value
         if case.expect_error and ref_error is not None:
-            printer(ex, ref, index, total, case, want, summarize(got),
+            printer(ex, ref, index, total, case, want, summarize(got, indent=13),
                     f"this input should raise {case.expect_error.__name__} (with a clear message), "
                     "but your function returned a value.")
             _record(name, False)
@@ -241,10 +243,10 @@ def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool =
         if problem is None:
             problem = _mutation_problem(ref, case, my_args, my_kwargs, ref_args, ref_kwargs)
         if problem:
-            printer(ex, ref, index, total, case, want, summarize(got), problem)
+            printer(ex, ref, index, total, case, want, summarize(got, indent=13), problem)
             _record(name, False)
             return False
-    out(f"✅ {name}: all {total} cases pass. Well done!")
+    out(f"✔ {name}: all {total} cases pass. Well done!")
     _record(name, True)
     return True
 

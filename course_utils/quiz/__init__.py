@@ -166,7 +166,7 @@ def hint(qid: str) -> str | None:
     if q is None:
         print(_unknown_qid(qid))
         return None
-    print(f"💡 Hint: {q.hint}" if q.hint else "This question has no hint; the explanations after each try help.")
+    print(f"Hint: {q.hint}" if q.hint else "This question has no hint; the explanations after each try help.")
     return q.hint
 
 

@@ -37,7 +37,7 @@ class Feedback:
 
     def text(self) -> str:
         """The feedback as plain text, as ``quiz.answer`` prints it."""
-        icons = {"correct": "✅", "wrong": "❌", "invalid": "⚠️", "open": "📝"}
+        icons = {"correct": "✔", "wrong": "✘", "invalid": "⚠", "open": "✎"}
         marks = {"right": "  ✓ ", "wrong": "  ✗ ", "missed": "  • missed: ", "info": "  ", "model": "  "}
         lines = [f"{icons[self.status]} {self.headline}"]
         for mark, text, note in self.details:

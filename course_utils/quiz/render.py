@@ -7,7 +7,7 @@ import re
 
 from .grading import Feedback
 
-__all__ = ["md_to_html", "md_inline", "feedback_html", "STATUS_CLASS"]
+__all__ = ["md_to_html", "md_inline", "feedback_html", "strip_p", "STATUS_CLASS"]
 
 STATUS_CLASS = {"correct": "quiz-correct", "wrong": "quiz-wrong", "invalid": "quiz-invalid", "open": "quiz-open"}
 _COLOURS = {"correct": ("#e6f4ea", "#1e7e34"), "wrong": ("#fdecea", "#b02a37"), "invalid": ("#fff4e5", "#8a5300"),
@@ -34,7 +34,8 @@ def md_inline(text: str) -> str:
     return out
 
 
-def _strip_p(fragment: str) -> str:
+def strip_p(fragment: str) -> str:
+    """Drop the <p> wrapper of a one-paragraph HTML fragment, so it can sit inline."""
     if fragment.startswith("<p>") and fragment.endswith("</p>") and fragment.count("<p>") == 1:
         return fragment[3:-4]
     return fragment
@@ -49,10 +50,10 @@ def feedback_html(fb: Feedback) -> str:
         icon = icons.get(mark, "")
         colour = {"right": "#1e7e34", "wrong": "#b02a37", "missed": "#8a5300"}.get(mark, "inherit")
         prefix = f'<span style="color:{colour};font-weight:bold">{icon}</span> ' if icon else ""
-        sub = f'<div style="margin:1px 0 0 18px;color:#333">{_strip_p(md_to_html(note))}</div>' if note else ""
-        rows.append(f'<div style="margin:4px 0 0 4px">{prefix}{_strip_p(md_to_html(text))}{sub}</div>')
+        sub = f'<div style="margin:1px 0 0 18px;color:#333">{strip_p(md_to_html(note))}</div>' if note else ""
+        rows.append(f'<div style="margin:4px 0 0 4px">{prefix}{strip_p(md_to_html(text))}{sub}</div>')
     if fb.rubric:
-        items = "".join(f'<li style="list-style:none">☐ {_strip_p(md_to_html(p))}</li>' for p in fb.rubric)
+        items = "".join(f'<li style="list-style:none">☐ {strip_p(md_to_html(p))}</li>' for p in fb.rubric)
         rows.append(f'<div style="margin:6px 0 0 4px"><b>Check your answer against these points:</b>'
                     f'<ul style="margin:2px 0 0 0;padding-left:8px">{items}</ul></div>')
     head = f'<div style="font-weight:bold;color:{fg}">{html.escape(fb.headline)}</div>'

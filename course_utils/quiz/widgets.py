@@ -9,7 +9,7 @@ from typing import Any
 
 from .bank import Bank, Question
 from .grading import Feedback, letter
-from .render import STATUS_CLASS, feedback_html, md_to_html
+from .render import STATUS_CLASS, feedback_html, md_to_html, strip_p
 from .session import submit
 
 __all__ = ["build_quiz"]
@@ -70,7 +70,7 @@ def _question_box(number: int, q: Question, on_result: Callable[[Question, Feedb
     label = "Reveal model answer" if q.kind == "open" else "Check"
     check = w.Button(description=label, button_style="primary", layout=w.Layout(width="auto"))
     check.add_class("quiz-reveal" if q.kind == "open" else "quiz-check")
-    feedback = w.HTMLMath("")
+    feedback = w.HTMLMath("", layout=w.Layout(width="98%"))
     feedback.add_class("quiz-feedback")
     buttons = [check]
     hint_box = w.HTMLMath("")
@@ -81,7 +81,7 @@ def _question_box(number: int, q: Question, on_result: Callable[[Question, Feedb
 
         def toggle_hint(_: Any) -> None:
             hint_box.value = "" if hint_box.value else (
-                f'<div style="color:#555;margin-top:4px">💡 <b>Hint:</b> {md_to_html(q.hint or "")}</div>')
+                f'<div style="color:#555;margin-top:4px"><b>Hint:</b> {strip_p(md_to_html(q.hint or ""))}</div>')
 
         hint_button.on_click(toggle_hint)
         buttons.append(hint_button)
