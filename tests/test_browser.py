@@ -27,8 +27,6 @@ from typing import Any
 import pytest
 from labserver import REPO_ROOT, LabServer, start_lab_server
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -264,6 +262,8 @@ def delegating_solution(stub_source: str, fn: str, name: str) -> str:
     )
 
 
+@pytest.mark.browser
+@pytest.mark.timeout(900)
 def test_lesson00_quiz_and_mini_assignment(page: Any, lab: LabServer, out_dir: Path) -> None:
     from course_utils.quiz import load_bank
 
@@ -334,6 +334,8 @@ def test_lesson00_quiz_and_mini_assignment(page: Any, lab: LabServer, out_dir: P
     (out_dir / "timings.json").write_text(json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=2))
 
 
+@pytest.mark.browser
+@pytest.mark.timeout(900)
 def test_training_lesson_shows_a_progress_bar(page: Any, lab: LabServer, out_dir: Path) -> None:
     lesson = next((name for name in TRAINING_LESSONS if (NOTEBOOKS / name).exists()), None)
     if lesson is None:
@@ -368,3 +370,15 @@ def test_training_lesson_shows_a_progress_bar(page: Any, lab: LabServer, out_dir
     assert notebook_digests() == before, "the browser session changed a committed notebook"
     summary = {"lesson": lesson, "run_all_seconds": round(seconds, 1), "mid_run_bar": seen["mid_run"]}
     (out_dir / "timings.json").write_text(json.dumps(summary, indent=2))
+
+
+def test_missing_chromium_skips_with_a_plain_reason_or_fails_when_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    import test_browser
+
+    monkeypatch.setattr(test_browser, "CHROMIUM", Path("/nonexistent/chromium"))
+    monkeypatch.delenv("COURSE_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="^Chromium not found at /usr/bin/chromium: browser tests skipped"):
+        test_browser.require_browser()
+    monkeypatch.setenv("COURSE_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="COURSE_REQUIRE_BROWSER=1"):
+        test_browser.require_browser()
