@@ -1,0 +1,150 @@
+"""FCN and per-pixel classifier: output sizes, bilinear upsampling, skips, overfitting, checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils import engine
+from course_utils.models import fcn as fcn_module
+from course_utils.models.fcn import FCN, FCNConfig, bilinear_upsampler, build_fcn, load_fcn
+from course_utils.models.pixel import PixelClassifier, PixelConfig, build_pixel_classifier, load_pixel_classifier
+from course_utils.semantic_training import CropLoader, preload_semantic
+
+SMALL = {"channels": (4, 8, 8, 8, 8), "convs_per_stage": (1, 1, 1, 1, 1)}
+
+
+@pytest.mark.parametrize("variant", ["32s", "16s", "8s"])
+@pytest.mark.parametrize("size", [(100, 124), (128, 128), (33, 65), (7, 5)])
+def test_fcn_output_size_equals_input_size(variant, size):
+    model = build_fcn(num_classes=7, variant=variant).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, *size))
+    assert out.shape == (2, 7, *size)
+
+
+@pytest.mark.parametrize("num_classes", [2, 3, 7])
+def test_fcn_num_classes(num_classes):
+    model = build_fcn(num_classes=num_classes, variant="8s", **SMALL).eval()
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, num_classes, 64, 64)
+
+
+@pytest.mark.parametrize("config", [PixelConfig(hidden=0), PixelConfig(hidden=16, with_coords=True)])
+def test_pixel_classifier_output_size(config):
+    model = PixelClassifier(config)
+    assert model(torch.rand(2, 3, 100, 124)).shape == (2, 7, 100, 124)
+
+
+def test_pixel_classifier_sees_one_pixel_only():
+    model = build_pixel_classifier(hidden=8).eval()
+    x = torch.rand(1, 3, 9, 9, requires_grad=True)
+    model(x)[0, :, 4, 4].sum().backward()
+    touched = x.grad.abs().sum(1)[0] > 0  # (9, 9)
+    assert touched.sum() == 1 and touched[4, 4]
+
+
+def test_fcn_sees_a_neighbourhood():
+    model = build_fcn(variant="8s").eval()
+    x = torch.rand(1, 3, 64, 64, requires_grad=True)
+    model(x)[0, :, 32, 32].sum().backward()
+    assert (x.grad.abs().sum(1)[0] > 0).sum() > 500
+
+
+def test_bilinear_kernel_values():
+    torch.testing.assert_close(fcn_module.bilinear_kernel(2)[0], torch.tensor([0.0625, 0.1875, 0.1875, 0.0625]))
+    assert fcn_module.bilinear_kernel(3).shape == (5, 5) and fcn_module.bilinear_kernel(3)[2, 2] == 1
+    with pytest.raises(ValueError):
+        fcn_module.bilinear_kernel(0)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 8, 32])
+def test_bilinear_upsampler_matches_interpolate_in_the_interior(factor):
+    x = torch.rand(2, 3, 5, 6)
+    up = bilinear_upsampler(3, factor)(x)
+    ref = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+    assert up.shape == ref.shape
+    m = factor  # the outer half-cell of pixels differs (zero padding vs edge clamping)
+    torch.testing.assert_close(up[..., m:-m, m:-m], ref[..., m:-m, m:-m], atol=1e-5, rtol=1e-5)
+
+
+def test_untrained_fcn8s_equals_fcn32s_path():
+    """Skip scores start at zero, so before training FCN-8s only sees the stride-32 scores."""
+    torch.manual_seed(0)
+    model = build_fcn(variant="8s", **SMALL).eval()
+    x = torch.rand(1, 3, 64, 64)
+    feats = model.features(x)
+    coarse = model.score32(feats[32])
+    expected = model.up16to8(model.up32to16(coarse))
+    torch.testing.assert_close(model.coarse_scores(x), expected)
+
+
+def test_fuse_skip_and_match_size():
+    coarse, skip = torch.rand(1, 2, 4, 4), torch.rand(1, 2, 7, 9)
+    out = fcn_module.fuse_skip(coarse, skip)
+    assert out.shape == skip.shape
+    torch.testing.assert_close(out - skip, F.interpolate(coarse, size=(7, 9), mode="bilinear", align_corners=False))
+    assert fcn_module.fuse_skip(coarse, skip, bilinear_upsampler(2, 2)).shape == skip.shape
+    assert fcn_module.match_size(torch.rand(1, 1, 3, 3), (5, 2)).shape == (1, 1, 5, 2)
+
+
+def test_receptive_field_table():
+    rows = fcn_module.receptive_field_table(FCNConfig(convs_per_stage=(1, 1, 1, 1, 1)))
+    assert [r["stride"] for r in rows if r["layer"].endswith("pool")] == [2, 4, 8, 16, 32]
+    assert rows[0]["receptive_field"] == 3 and rows[1]["receptive_field"] == 4
+    assert rows[-1]["receptive_field"] > rows[0]["receptive_field"]
+
+
+def test_bad_configs_are_explained():
+    with pytest.raises(ValueError, match="variant"):
+        build_fcn(variant="4s")
+    with pytest.raises(ValueError, match="B, 3, H, W"):
+        build_fcn()(torch.rand(3, 32, 32))
+
+
+@pytest.mark.parametrize("variant", ["32s", "8s"])
+def test_fcn_overfits_one_batch(variant):
+    torch.manual_seed(0)
+    images, labels = preload_semantic("train", 4, 64)
+    batch = next(iter(CropLoader(images, labels, batch_size=4, crop=None, flip=False, shuffle=False)))
+    model = build_fcn(variant=variant, channels=(8, 16, 32, 32, 32))
+    before = engine.evaluate_semantic(model, [batch], 7, device="cpu")["pixel_acc"]
+    hist = engine.fit(model, [batch] * 20, num_epochs=4, lr=1e-2, device="cpu", live_plot=False, progress=False)
+    after = engine.evaluate_semantic(model, [batch], 7, device="cpu")["pixel_acc"]
+    assert hist.steps[-1]["loss"] < 0.5 * hist.steps[0]["loss"]
+    assert after > max(before, 0.85)
+
+
+def test_fcn_checkpoint_rebuilds_model(tmp_path):
+    torch.manual_seed(0)
+    model = build_fcn(num_classes=3, variant="16s", **SMALL).eval()
+    with torch.no_grad():  # make the skip layer non-trivial so it must be restored
+        model.score16.weight.normal_()
+    path = engine.save_checkpoint(model, tmp_path / "fcn.pt")
+    loaded = load_fcn(path)
+    assert loaded.config == model.config and isinstance(loaded, FCN)
+    x = torch.rand(2, 3, 100, 124)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+
+
+def test_pixel_checkpoint_rebuilds_model(tmp_path):
+    model = build_pixel_classifier(hidden=8, with_coords=True).eval()
+    path = engine.save_checkpoint(model, tmp_path / "pix.pt")
+    loaded = load_pixel_classifier(path)
+    x = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="not an FCN checkpoint"):
+        load_fcn(path)
+
+
+def test_crop_loader_shapes_and_errors():
+    images, labels = preload_semantic("val", 5, 32)
+    batches = list(CropLoader(images, labels, batch_size=2, crop=16))
+    assert len(batches) == 3
+    x, y = batches[0]
+    assert x.shape == (2, 3, 16, 16) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert 0 <= float(x.min()) and float(x.max()) <= 1
+    with pytest.raises(ValueError, match="crop"):
+        CropLoader(images, labels, crop=64)
