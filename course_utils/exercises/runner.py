@@ -73,7 +73,11 @@ def run_limited(fn: Callable, args: tuple, kwargs: dict, timeout: float) -> Outc
 
     thread = threading.Thread(target=work, name="course-exercise-check", daemon=True)
     thread.start()
-    thread.join(timeout)
+    try:
+        thread.join(timeout)
+    except KeyboardInterrupt:  # the learner pressed Stop: stop the worker too, then let the interrupt through
+        _stop_thread(thread)
+        raise
     if thread.is_alive() or box.get("status") in (None, "stopped"):
         _stop_thread(thread)
         thread.join(0.2)

@@ -1,4 +1,11 @@
-"""The JupyterLab view of a question bank: one ipywidgets box per question, feedback in an HTML widget."""
+"""The JupyterLab view of a question bank: one ipywidgets box per question, feedback in an HTML widget.
+
+Stable CSS classes, for browser tests and styling: ``quiz`` and ``quiz-lesson-NN`` on the whole bank,
+``quiz-score`` on the score line; per question ``quiz-question``, ``quiz-kind-<kind>`` and
+``quiz-id-<question id>`` on its box, ``quiz-prompt``, ``quiz-input``, ``quiz-check`` (or ``quiz-reveal``
+for open questions), ``quiz-hint-button``, ``quiz-hint``, and ``quiz-feedback`` on the feedback, which
+also carries ``quiz-correct``, ``quiz-wrong``, ``quiz-invalid`` or ``quiz-open`` after a try.
+"""
 
 from __future__ import annotations
 
