@@ -249,11 +249,10 @@ def write_summary(results: list[LessonResult], out_dir: Path) -> None:
     }
     (out_dir / "summary.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     rows = []
-    for r in results:
-        metric = r.error if r.failed else (r.headline or {}).get("text", "-").removeprefix("Headline: ")
+    for r, (_, clock, status, metric) in zip(results, _rows(results)):
         rows.append(
             f'<tr class="{r.status}"><td><a href="{html.escape(r.html)}">{html.escape(r.stem)}</a></td>'
-            f"<td>{_clock(r.seconds)}</td><td>{html.escape(r.status)}</td><td>{html.escape(metric or '-')}</td>"
+            f"<td>{clock}</td><td>{html.escape(status)}</td><td>{html.escape(metric)}</td>"
             f'<td><a href="{html.escape(r.ipynb)}">.ipynb</a></td></tr>'
         )
     (out_dir / "index.html").write_text(
