@@ -130,12 +130,14 @@ def _call_text(name: str, ref: Callable, case: Case) -> str:
 
 
 def _report_failure(ex: Exercise, ref: Callable, index: int, total: int, case: Case, expected: str, got: str,
-                    problem: str) -> None:
+                    problem: str, where: str | None = None) -> None:
     lines = [f"✘ {ex.name}: case {index} of {total} failed: {case.description}",
              f"   inputs:   {_inputs_text(ref, case)}",
              f"   expected: {expected}",
              f"   got:      {got}",
              f"   problem:  {problem}"]
+    if where:
+        lines.append(f"   where:    {where}")
     hint = case.hint or ex.hint
     if hint:
         lines.append(f"   hint:     {hint}")
@@ -226,10 +228,10 @@ def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool =
             if case.expect_error and ref_error is not None and isinstance(err, case.expect_error):
                 continue
             where = _learner_line(err, fn)
-            problem = f"your function raised {raised}" + (f" at {where}" if where else "") + "."
+            problem = f"your function raised {raised}"
             if isinstance(err, TypeError) and where is None:
-                problem += f" The check calls it as {_call_text(name, ref, case)}."
-            printer(ex, ref, index, total, case, want, f"{type(err).__name__} raised", problem)
+                problem += f" (the check calls it as {_call_text(name, ref, case)})"
+            printer(ex, ref, index, total, case, want, f"{type(err).__name__} raised", problem, where)
             _record(name, False)
             return False
         got = outcome.value
