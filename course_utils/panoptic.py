@@ -132,7 +132,7 @@ def fuse_panoptic(semantic: torch.Tensor, instances: dict, cfg: FusionConfig | N
 @torch.no_grad()
 def predict_raw(fcn: torch.nn.Module, maskrcnn: torch.nn.Module, images: Sequence[torch.Tensor],
                 device: torch.device | str | None = None, batch_size: int = 16,
-                min_score: float = 0.05) -> list[dict]:
+                min_score: float = 0.05, mask_threshold: float = 0.5) -> list[dict]:
     """Run both networks once and keep what the fusion needs, so thresholds can change freely.
 
     Args:
@@ -142,9 +142,10 @@ def predict_raw(fcn: torch.nn.Module, maskrcnn: torch.nn.Module, images: Sequenc
         device: where to run (default: the device of the FCN's parameters).
         batch_size: images per forward pass.
         min_score: detections below this are not kept (saves memory; the fusion thresholds above it).
+        mask_threshold: mask probability from which a pixel is in an instance's mask.
 
     Returns:
-        one dict per image: ``semantic`` (H, W) int64, ``masks`` (N, 1, H, W) float16 probabilities,
+        one dict per image: ``semantic`` (H, W) int64, ``masks`` (N, 1, H, W) bool,
         ``labels`` (N,), ``scores`` (N,), ``boxes`` (N, 4), all on the CPU.
     """
     if device is None:
@@ -163,7 +164,7 @@ def predict_raw(fcn: torch.nn.Module, maskrcnn: torch.nn.Module, images: Sequenc
             semantic = logits.argmax(1).cpu()  # (B, H, W)
             for sem, det in zip(semantic, maskrcnn(batch)):
                 keep = det["scores"] >= min_score
-                out.append({"semantic": sem, "masks": det["masks"][keep].half().cpu(),
+                out.append({"semantic": sem, "masks": (det["masks"][keep] >= mask_threshold).cpu(),
                             "labels": det["labels"][keep].cpu(), "scores": det["scores"][keep].cpu(),
                             "boxes": det["boxes"][keep].cpu()})
     finally:

@@ -154,7 +154,7 @@ class OracleRCNN(nn.Module):
 def test_predict_raw_fuse_and_evaluate_with_oracle_models() -> None:
     scenes = [make_scene(1, i) for i in range(12)]
     raw = predict_raw(OracleFCN(scenes), OracleRCNN(scenes), [s["image"] for s in scenes], batch_size=5)
-    assert len(raw) == 12 and raw[0]["masks"].dtype == torch.float16
+    assert len(raw) == 12 and raw[0]["masks"].dtype == torch.bool
     assert all(len(r["scores"]) == len(s["labels"]) for r, s in zip(raw, scenes))  # decoy under min_score
     fused = fuse_all(raw, FusionConfig(stuff_min_area=0))
     assert all(torch.equal(p, s["panoptic"]) for (p, _), s in zip(fused, scenes))
