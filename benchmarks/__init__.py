@@ -1,0 +1,1 @@
+"""Speed and quality benchmarks of the course (spec §7); ``python benchmarks/run.py`` runs them."""

@@ -1,0 +1,174 @@
+"""Speed and quality benchmarks of the course (spec §7): ``make bench`` = ``.venv/bin/python benchmarks/run.py``.
+
+Measures, in one run on one machine:
+
+* every lesson's wall time from a fresh kernel at default settings (``course_utils.runner``);
+* the scene generator's throughput on one pinned core;
+* the course FCN-8s (lesson 03's recipe) beside torchvision's ``fcn_resnet50`` trained on the same
+  data for the same training time;
+* the course Mask R-CNN beside torchvision's ``maskrcnn_resnet50_fpn`` (same image size and batch);
+* batch-1 inference latency of every model.
+
+Writes ``benchmarks/results.json`` (merged by device kind: a GPU run keeps the CPU run's results
+and vice versa) and ``BENCHMARKS.md``. ``--quick`` uses tiny budgets and, unless told otherwise,
+writes to ``build/bench-quick/`` so a smoke run never replaces real results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, is_dataclass, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as a script: make the ``benchmarks`` package importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+import torch  # noqa: E402
+
+from benchmarks import instance, semantic  # noqa: E402
+from benchmarks.generator import measure_generator  # noqa: E402
+from benchmarks.machine import load_average, machine_info  # noqa: E402
+from benchmarks.report import merge_results, render_markdown  # noqa: E402
+from course_utils import engine  # noqa: E402
+
+SECTIONS = ("lessons", "generator", "fcn", "maskrcnn")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (see ``--help``)."""
+    p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test of every piece (minutes)")
+    p.add_argument("--device", help="cpu, cuda or mps (default: engine.get_device())")
+    p.add_argument("--skip-lessons", action="store_true", help="do not run the lessons")
+    p.add_argument("--lessons", help="only these lessons, e.g. 01,03 (default: all)")
+    p.add_argument("--only", help=f"only these sections, comma-separated, of {','.join(SECTIONS)}")
+    p.add_argument("--maskrcnn-budget", type=float, help="training seconds per Mask R-CNN model (default 180)")
+    p.add_argument("--results", type=Path, help="results JSON (default benchmarks/results.json)")
+    p.add_argument("--markdown", type=Path, help="report page (default BENCHMARKS.md at the repository root)")
+    args = p.parse_args(argv)
+    out_dir = REPO_ROOT / ("build/bench-quick" if args.quick else "benchmarks")
+    args.results = args.results or out_dir / "results.json"
+    args.markdown = args.markdown or (out_dir / "BENCHMARKS.md" if args.quick else REPO_ROOT / "BENCHMARKS.md")
+    sections = set(SECTIONS) if not args.only else {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = sections - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    if args.skip_lessons:
+        sections.discard("lessons")
+    args.sections = sections
+    return args
+
+
+def command_line() -> str:
+    """The command as typed, with the interpreter's path relative to the repository when inside it."""
+    exe = Path(sys.executable)
+    try:
+        exe_text = str(exe.relative_to(REPO_ROOT)) if exe.is_relative_to(REPO_ROOT) else str(exe)
+    except ValueError:
+        exe_text = str(exe)
+    script = Path(sys.argv[0]).resolve()
+    script_text = str(script.relative_to(REPO_ROOT)) if script.is_relative_to(REPO_ROOT) else sys.argv[0]
+    return shlex.join([exe_text, script_text, *sys.argv[1:]])
+
+
+def run_lessons(only: str | None, out_dir: Path) -> dict:
+    """Every lesson (or ``only`` some) from a fresh kernel via ``python -m course_utils.runner``.
+
+    Args:
+        only: comma-separated lesson numbers, or None for all.
+        out_dir: the runner's output folder (executed notebooks, summary.json).
+
+    Returns:
+        ``{"complete", "command", "returncode", "omp_num_threads", "lessons": [{lesson, stem, seconds,
+        status, headline, error}], "error"}``.
+    """
+    cmd = [sys.executable, "-m", "course_utils.runner", "--out", str(out_dir)]
+    if only:
+        cmd += ["--only", *[n.strip() for n in only.split(",") if n.strip()]]
+    print(f"[lessons] {shlex.join(cmd)}", flush=True)
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, text=True, capture_output=True)
+    print(proc.stdout[-3000:], flush=True)
+    summary_path = out_dir / "summary.json"
+    result = {"complete": only is None, "command": shlex.join(["python", *cmd[1:]]), "returncode": proc.returncode,
+              "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "lessons": [], "error": None}
+    if not summary_path.exists():
+        result["error"] = (proc.stderr.strip().splitlines() or ["the runner wrote no summary"])[-1]
+        return result
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    keep = ("lesson", "stem", "seconds", "status", "headline", "error")
+    result["lessons"] = [{k: x.get(k) for k in keep} for x in summary.get("lessons", [])]
+    return result
+
+
+def plain(obj):
+    """Dataclasses (budgets) -> dicts for results.json."""
+    return asdict(obj) if is_dataclass(obj) else obj
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected benchmarks, merge results.json, render BENCHMARKS.md.
+
+    Returns:
+        0 (a bar that is missed is a result, not an error).
+    """
+    args = parse_args(argv)
+    device = engine.get_device(args.device)
+    start = time.perf_counter()
+    run: dict = {"command": command_line(), "quick": args.quick, "machine": machine_info(device), "budgets": {}}
+    print(f"benchmarking on {device} ({run['machine']['cpu']}, {run['machine']['cores']} cores); "
+          f"load {run['machine']['load_start']}", flush=True)
+    if "lessons" in args.sections:
+        run["lessons"] = run_lessons(args.lessons, REPO_ROOT / "build" / "bench-lessons")
+    if "generator" in args.sections:
+        gen_kw = dict(num_scenes=100, repeats=3, warmup=20) if args.quick else dict(num_scenes=1000, repeats=5,
+                                                                                      warmup=200)
+        print(f"[generator] {gen_kw}", flush=True)
+        run["generator"] = measure_generator(**gen_kw)
+        run["budgets"]["generator"] = f"{gen_kw['repeats']} x {gen_kw['num_scenes']} scenes after {gen_kw['warmup']}"
+        print(f"  {run['generator']['scenes_per_s_wall']:,.0f} scenes/s wall", flush=True)
+    if "fcn" in args.sections:
+        bench = semantic.QUICK if args.quick else semantic.SemanticBench()
+        t = bench.train
+        print(f"[fcn] {t.num_epochs} epochs of {t.num_train} scenes, then fcn_resnet50 for the same time", flush=True)
+        run["fcn"] = semantic.run_semantic(bench, device)
+        run["budgets"]["FCN"] = (f"lesson 03 recipe ({t.num_epochs} epochs x {t.num_train} scenes, batch "
+                                 f"{t.batch_size}); fcn_resnet50 gets the same training time")
+        run["fcn"]["settings"] = plain(bench)
+        _say(run["fcn"], "miou")
+    if "maskrcnn" in args.sections:
+        bench = instance.QUICK if args.quick else instance.InstanceBench()
+        if args.maskrcnn_budget:
+            bench = replace(bench, budget_s=args.maskrcnn_budget)
+        print(f"[maskrcnn] {bench.budget_s:.0f} s of training for each model", flush=True)
+        run["maskrcnn"] = instance.run_instance(bench, device)
+        run["budgets"]["Mask R-CNN"] = f"{bench.budget_s:.0f} s of training per model"
+        run["maskrcnn"]["settings"] = plain(bench)
+        _say(run["maskrcnn"], "mask_AP50")
+    run["total_s"] = time.perf_counter() - start
+    run["machine"]["load_end"] = load_average()
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    doc = merge_results(args.results, run)
+    args.markdown.parent.mkdir(parents=True, exist_ok=True)
+    args.markdown.write_text(render_markdown(doc), encoding="utf-8")
+    print(f"wrote {args.results} and {args.markdown} in {run['total_s']:.0f} s", flush=True)
+    return 0
+
+
+def _say(res: dict, key: str) -> None:
+    """One progress line per model of a comparison."""
+    for side in ("course", "stock"):
+        m = res[side]
+        print(f"  {m['name']}: {m['step']['median_s']:.3f} s/step, {m['run']['steps']} steps in "
+              f"{m['run']['train_s']:.0f} s, final {key} {m['run']['final'].get(key)}", flush=True)
+
+
+if __name__ == "__main__":
+    torch.set_printoptions(precision=4)
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The benchmark script runs end to end in --quick mode (tiny budgets, no lessons) and writes its results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
+    results, markdown = tmp_path / "results.json", tmp_path / "BENCHMARKS.md"
+    # A GPU column from "another machine" must survive a CPU run (merge by device kind).
+    results.write_text(json.dumps({"schema": 1, "runs": {"gpu": {"marker": "kept"}}}))
+    env = dict(os.environ, COURSE_CHECKPOINTS=str(tmp_path / "ckpt"))
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--quick", "--skip-lessons", "--device", "cpu",
+         "--results", str(results), "--markdown", str(markdown)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(results.read_text())
+    assert doc["runs"]["gpu"] == {"marker": "kept"}
+    run = doc["runs"]["cpu"]
+    assert run["quick"] is True and "lessons" not in run
+    assert {"cpu", "cores", "ram_gib", "torch", "torchvision", "date", "device_kind"} <= set(run["machine"])
+    assert "benchmarks/run.py --quick" in run["command"]
+
+    gen = run["generator"]
+    assert gen["threads"] == 1 and gen["affinity"] in (None, [gen["core"]])
+    assert gen["scenes_per_s_wall"] > 0 and gen["scenes_per_s_cpu"] > 0
+    assert len(gen["per_repeat_wall"]) == gen["repeats"]
+
+    for section, metric in (("fcn", "miou"), ("maskrcnn", "mask_AP50")):
+        res = run[section]
+        assert set(res) >= {"data", "course", "stock", "ratios", "settings"}
+        for side in ("course", "stock"):
+            model = res[side]
+            assert model["params"] > 0
+            assert model["step"]["median_s"] > 0 and model["step"]["images_per_s"] > 0
+            assert model["run"]["steps"] >= 1 and model["run"]["train_s"] > 0
+            assert model["run"]["curve"], f"{section}/{side} was never evaluated"
+            final = model["run"]["final"][metric]
+            assert final is not None and 0.0 <= final <= 1.0
+            assert model["latency"]["median_s"] > 0
+        assert res["ratios"]["step_time"] > 0
+        assert res["stock"]["params"] > res["course"]["params"]  # the stock models are the big ones
+
+    page = markdown.read_text()
+    assert "Smoke run" in page and "## Section 7 bars" in page
+    assert "not yet measured" in page  # no GPU measured in this run: the GPU column says so
+    assert "fcn_resnet50" in page and "maskrcnn_resnet50_fpn" in page
