@@ -3,6 +3,8 @@
 - ``make_broken_copy`` copies a COCO dataset folder and plants the common faults in it, so the
   validator's messages can be seen on a file that is known to be wrong;
 - ``fault_table`` pairs each planted fault with what the validator said about it;
+- ``starting_model`` and ``train_on_coco`` fine-tune lesson 06's Mask R-CNN on such a dataset
+  (or train one from scratch when lesson 06's checkpoint is missing);
 - ``try_pretrained_maskrcnn`` asks the package's builder for torchvision's COCO weights without
   ever hanging on the network;
 - ``predict_dataset`` and ``export_results`` turn a model's outputs into a COCO results JSON;
@@ -152,6 +154,124 @@ def fault_table(planted: list[Breakage], found: list[Fault]) -> str:
     if rest:
         blocks.append("and as a consequence:\n" + "\n".join(f"    validator: {f}" for f in rest))
     return "\n".join(blocks)
+
+
+@dataclass(frozen=True)
+class OwnDataConfig:
+    """How lesson 08 trains Mask R-CNN on a small COCO dataset. Override with ``dataclasses.replace``."""
+
+    batch_size: int = 8  # images per training step; lower it if a GPU runs out of memory
+    fine_tune_epochs: int = 5  # passes over the data when starting from lesson 06's trained model
+    fine_tune_lr: float = 2e-4  # peak learning rate when fine-tuning: small, so the model keeps what it knows
+    scratch_epochs: int = 60  # passes over the data when starting from random weights
+    scratch_lr: float = 2e-3  # peak learning rate from random weights (lesson 06's)
+    weight_decay: float = 1e-4  # AdamW weight decay
+    flip: bool = True  # random left-right / top-bottom flips: more variety from few images
+    max_minutes: float | None = 3.0  # stop training after this long, whatever the epochs
+    seed: int = 0  # seeds the batch order and the flips
+
+
+class CocoBatches:
+    """Shuffled, randomly flipped batches ``(images, targets)`` of a detection dataset, loaded into memory once.
+
+    Args:
+        dataset: yields (image (3, H, W), target) pairs in torchvision's format (e.g. ``CocoInstanceDataset``).
+        batch_size: images per batch.
+        flip: random left-right and top-bottom flips.
+        seed: seed of the order and the flips.
+    """
+
+    def __init__(self, dataset, batch_size: int = 8, flip: bool = True, seed: int = 0):
+        items = [dataset[i] for i in range(len(dataset))]
+        self.images = [img for img, _ in items]  # (3, H, W) each
+        self.targets = [{k: t[k] for k in ("boxes", "labels", "masks")} for _, t in items]
+        self.batch_size, self.flip = int(batch_size), flip
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __iter__(self):
+        from .models.maskrcnn_train import flip_scene
+
+        order = torch.randperm(len(self.images), generator=self.gen).tolist()
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            flips = (torch.rand(len(idx), 2, generator=self.gen) < 0.5) & self.flip  # (B, 2)
+            pairs = [flip_scene(self.images[i], self.targets[i], bool(fx), bool(fy)) for i, (fx, fy) in zip(idx, flips)]
+            yield [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def set_num_classes(model: nn.Module, num_classes: int) -> nn.Module:
+    """Give a torchvision Mask R-CNN new class-specific heads when its class count differs.
+
+    The backbone, RPN and head bodies keep their weights; only the final box and mask
+    predictors are replaced (randomly initialised) for ``num_classes`` (background included).
+
+    Returns:
+        the same model, changed in place.
+    """
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+    from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
+
+    heads = model.roi_heads
+    if heads.box_predictor.cls_score.out_features == num_classes:
+        return model
+    heads.box_predictor = FastRCNNPredictor(heads.box_predictor.cls_score.in_features, num_classes)
+    mask_in = heads.mask_predictor.conv5_mask.in_channels
+    heads.mask_predictor = MaskRCNNPredictor(mask_in, heads.mask_predictor.conv5_mask.out_channels, num_classes)
+    return model
+
+
+def starting_model(num_classes: int = 7, device: torch.device | str | None = None) -> tuple[nn.Module, bool]:
+    """Lesson 06's trained Mask R-CNN when its checkpoint exists (to fine-tune), else a fresh one.
+
+    Args:
+        num_classes: classes of the new dataset, background included (``dataset.num_classes``).
+        device: where to put the model (default ``engine.get_device()``).
+
+    Returns:
+        (the model, True when it starts from lesson 06's weights). Prints one sentence saying which.
+    """
+    from .engine import checkpoint_path, get_device
+    from .models.maskrcnn import MaskRCNNConfig, build_maskrcnn
+    from .models.maskrcnn_train import load_maskrcnn
+
+    device = torch.device(device) if device is not None else get_device()
+    if checkpoint_path("maskrcnn").exists():
+        model = set_num_classes(load_maskrcnn("maskrcnn", device=device), num_classes).to(device)
+        print(f"Starting from lesson 06's Mask R-CNN ({checkpoint_path('maskrcnn')}): fine-tuning.")
+        return model, True
+    print("Lesson 06's checkpoint is missing, so the model starts from random weights and is trained from scratch "
+          "on this small dataset (expect a clearly lower AP than fine-tuning would give).")
+    return build_maskrcnn(MaskRCNNConfig(num_classes=num_classes)).to(device), False
+
+
+def train_on_coco(model: nn.Module, dataset, cfg: OwnDataConfig | None = None, fine_tuning: bool = True,
+                  device: torch.device | str | None = None, live_plot: bool = True, progress: bool = True):
+    """Train (or fine-tune) a Mask R-CNN on a COCO dataset with the course's training loop ``engine.fit``.
+
+    Args:
+        model: a torchvision-style Mask R-CNN with ``dataset.num_classes`` classes.
+        dataset: a ``CocoInstanceDataset`` (any (image, target) dataset in detection format works).
+        cfg: epochs, learning rates, batch size (``OwnDataConfig()`` when None).
+        fine_tuning: use the fine-tuning epochs and learning rate, else the from-scratch ones.
+        device: where to train (default ``engine.get_device()``); mixed precision on CUDA.
+        live_plot: redraw the loss curves while training (notebooks).
+        progress: show a progress bar.
+
+    Returns:
+        the ``History`` of ``engine.fit``; the model ends in eval mode.
+    """
+    from .engine import fit, seed_everything
+
+    cfg = cfg or OwnDataConfig()
+    seed_everything(cfg.seed)
+    batches = CocoBatches(dataset, cfg.batch_size, cfg.flip, cfg.seed)
+    epochs, lr = (cfg.fine_tune_epochs, cfg.fine_tune_lr) if fine_tuning else (cfg.scratch_epochs, cfg.scratch_lr)
+    return fit(model, batches, num_epochs=epochs, lr=lr, device=device, weight_decay=cfg.weight_decay,
+               max_minutes=cfg.max_minutes, live_plot=live_plot, progress=progress, log_every=2,
+               title="Mask R-CNN on your data: " + ("fine-tuning" if fine_tuning else "from scratch"))
 
 
 @torch.no_grad()

@@ -129,6 +129,45 @@ def fuse_panoptic(semantic: torch.Tensor, instances: dict, cfg: FusionConfig | N
     return panoptic, segments_of(panoptic, kept_scores)
 
 
+def load_or_train_models(device: torch.device | str | None = None, progress: bool = True
+                         ) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Lesson 03's FCN and lesson 06's Mask R-CNN from their checkpoints, training any that is missing.
+
+    A missing model is trained with the package's default configuration (``FCNTrainConfig()``,
+    ``MaskRCNNConfig()``) and saved under the lesson's checkpoint name, so this happens once.
+
+    Args:
+        device: where to put the models (default ``engine.get_device()``).
+        progress: show progress bars while training.
+
+    Returns:
+        (FCN, Mask R-CNN), both in eval mode on ``device``.
+    """
+    from .engine import checkpoint_path, get_device
+    from .models.fcn import load_fcn
+    from .models.maskrcnn import MaskRCNNConfig
+    from .models.maskrcnn_train import load_maskrcnn, train_maskrcnn
+    from .semantic_training import FCNTrainConfig, train_fcn
+
+    device = torch.device(device) if device is not None else get_device()
+    if checkpoint_path("fcn8s").exists():
+        fcn = load_fcn("fcn8s", map_location=device)
+        print(f"FCN-8s: loaded lesson 03's checkpoint {checkpoint_path('fcn8s')}.")
+    else:
+        print("FCN-8s: lesson 03's checkpoint is missing, so it is trained now with the default settings "
+              "(a few minutes on a CPU) and saved for next time.")
+        fcn, _, _ = train_fcn(FCNTrainConfig(), device=device, checkpoint="fcn8s", progress=progress)
+    if checkpoint_path("maskrcnn").exists():
+        maskrcnn = load_maskrcnn("maskrcnn", device=device)
+        print(f"Mask R-CNN: loaded lesson 06's checkpoint {checkpoint_path('maskrcnn')}.")
+    else:
+        print("Mask R-CNN: lesson 06's checkpoint is missing, so it is trained now with the default settings "
+              "(a few minutes on a CPU) and saved for next time.")
+        maskrcnn, _ = train_maskrcnn(MaskRCNNConfig(), device=device, checkpoint="maskrcnn", progress=progress,
+                                     live_plot=False)
+    return fcn.to(device).eval(), maskrcnn.to(device).eval()
+
+
 @torch.no_grad()
 def predict_raw(fcn: torch.nn.Module, maskrcnn: torch.nn.Module, images: Sequence[torch.Tensor],
                 device: torch.device | str | None = None, batch_size: int = 16,

@@ -143,3 +143,74 @@ def test_results_json_of_a_perfect_model_scores_ap_one(tmp_path: Path) -> None:
     assert ev.stats[0] == pytest.approx(1.0) and ev.stats[1] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="whole dataset"):
         export_results(preds[:2], ds, tmp_path / "r.json")
+
+
+def test_batches_flip_boxes_with_masks() -> None:
+    from torch.utils.data import Subset
+
+    from course_utils.data.coco import CocoInstanceDataset
+    from course_utils.own_data import CocoBatches
+
+    ds = Subset(CocoInstanceDataset(sample_dir() / "train"), range(5))
+    batches = CocoBatches(ds, batch_size=2, flip=True, seed=1)
+    assert len(batches) == 3
+    seen = 0
+    for _ in range(3):  # several epochs: flips of every kind occur
+        for images, targets in batches:
+            assert len(images) == len(targets) <= 2
+            for t in targets:
+                m = t["masks"].bool()  # (N, H, W)
+                for box, mask in zip(t["boxes"], m):
+                    ys, xs = mask.nonzero(as_tuple=True)
+                    expect = torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32)
+                    assert torch.equal(box, expect)  # boxes still fit their (flipped) masks
+                seen += 1
+    assert seen == 15
+
+
+def test_set_num_classes_replaces_only_the_class_heads() -> None:
+    from course_utils.models.maskrcnn import MaskRCNNConfig, build_maskrcnn
+    from course_utils.own_data import set_num_classes
+
+    model = build_maskrcnn(MaskRCNNConfig())
+    backbone = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    set_num_classes(model, 3)
+    assert model.roi_heads.box_predictor.cls_score.out_features == 3
+    assert model.roi_heads.box_predictor.bbox_pred.out_features == 12
+    assert model.roi_heads.mask_predictor.mask_fcn_logits.out_channels == 3
+    assert all(torch.equal(v, model.backbone.state_dict()[k]) for k, v in backbone.items())
+    model.eval()
+    with torch.no_grad():
+        out = model([torch.rand(3, 128, 128)])[0]
+    assert out["masks"].shape[1:] == (1, 128, 128)
+
+
+def test_starting_model_without_checkpoint_is_fresh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    from course_utils.own_data import starting_model
+
+    monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path))
+    model, fine_tuning = starting_model(num_classes=7, device="cpu")
+    assert not fine_tuning and "from scratch" in capsys.readouterr().out
+    assert model.roi_heads.box_predictor.cls_score.out_features == 7
+
+
+@pytest.mark.slow
+def test_train_on_coco_runs_and_lowers_the_loss() -> None:
+    import dataclasses
+
+    from torch.utils.data import Subset
+
+    from course_utils.data.coco import CocoInstanceDataset
+    from course_utils.models.maskrcnn import MaskRCNNConfig, build_maskrcnn
+    from course_utils.own_data import OwnDataConfig, train_on_coco
+
+    torch.manual_seed(0)
+    ds = Subset(CocoInstanceDataset(sample_dir() / "train"), range(2))
+    model = build_maskrcnn(MaskRCNNConfig())
+    cfg = dataclasses.replace(OwnDataConfig(), batch_size=2, scratch_epochs=8, scratch_lr=2e-3, max_minutes=None)
+    history = train_on_coco(model, ds, cfg, fine_tuning=False, device="cpu", live_plot=False, progress=False)
+    assert history.total_steps == 8
+    losses = [s["loss"] for s in history.steps]
+    assert losses[-1] < losses[0]
+    assert not model.training
