@@ -1,0 +1,304 @@
+"""A bottom-up (FCN-driven) instance segmenter: label pixels first, then group them into objects.
+
+Lesson 04's baseline, built from parts the course already has:
+
+1. an FCN with ``num_classes=3`` (``models.fcn``) labels every pixel background / object
+   interior / object boundary. The interior is each object's core (the pixels deeper inside it
+   than ``interior_fraction`` of its largest depth), the boundary the rim around it, so where two
+   objects touch there is a thick band of boundary between their interiors: thick enough for an
+   FCN whose finest features have stride 8 to see;
+2. connected components (``scipy.ndimage.label``) of the predicted interior give one seed per
+   object, even for touching objects of the same class;
+3. every predicted object pixel (interior or boundary) joins its nearest seed, which grows the
+   seeds back to full objects;
+4. each object takes the class most of its pixels get from lesson 03's semantic FCN (a majority
+   vote among the thing classes).
+
+``bottom_up_instances(model, semantic_model, image)`` runs all four steps on one image.
+``semantic_instances(semantic)`` is the plain alternative it is compared with: connected
+components of each thing class straight from a semantic map, which merges touching objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+from torch.utils.data import Dataset
+
+from ..data.classes import NUM_CLASSES, THINGS
+from ..data.datasets import split_seed
+from ..data.shapes import make_scene
+from .fcn import FCN, build_fcn
+
+BACKGROUND, INTERIOR, BOUNDARY = 0, 1, 2
+"""The three pixel classes the bottom-up FCN predicts."""
+
+PIXEL_CLASSES = ["background", "interior", "boundary"]
+"""Names of the three pixel classes, index = id."""
+
+
+@dataclass(frozen=True)
+class BottomUpConfig:
+    """How to build and train the bottom-up model (lesson 04)."""
+
+    interior_fraction: float = 0.5  # a pixel is interior when its depth in the object >= this x the deepest
+    min_rim: float = 1.5  # ... and at least this many pixels deep (so every object has a rim)
+    channels: tuple[int, ...] = (16, 32, 64, 128, 128)  # FCN encoder widths (the lesson 03 FCN's defaults)
+    variant: str = "8s"  # FCN variant: the stride-8 skip keeps the thin boundaries
+    train_length: int = 2048  # training scenes per epoch (split "train")
+    batch_size: int = 16  # scenes per step
+    num_epochs: int = 2  # passes over the training scenes
+    lr: float = 3e-3  # peak learning rate (AdamW, one-cycle schedule)
+    boundary_weight: float = 3.0  # cross-entropy weight of the rare boundary class (background, interior: 1)
+    max_minutes: float | None = 2.5  # stop training after this much time (CPU budget); None = run all epochs
+    min_area: int = 6  # interior components smaller than this many pixels are dropped as noise
+    size: int = 128  # scene side in pixels
+
+
+def boundary_target(masks: torch.Tensor, interior_fraction: float = 0.5, min_rim: float = 1.5) -> torch.Tensor:
+    """The 3-class training target of a scene: background, object interior, object boundary.
+
+    A pixel's *depth* is its distance to the nearest pixel outside its own object (the image
+    border does not count). Interior pixels are those with depth >= ``interior_fraction`` x the
+    object's largest depth and > ``min_rim``; the other object pixels are boundary.
+
+    Args:
+        masks: (N, H, W) bool, non-overlapping instance masks (visible parts).
+        interior_fraction: how deep the interior starts, relative to the object's deepest pixel.
+        min_rim: the smallest depth of an interior pixel, in pixels.
+
+    Returns:
+        (H, W) int64 with values ``BACKGROUND``, ``INTERIOR``, ``BOUNDARY``.
+    """
+    m = masks.cpu().numpy().astype(bool)
+    target = np.zeros(m.shape[1:], np.int64)
+    for mask in m:
+        if not mask.any():
+            continue
+        depth = ndi.distance_transform_edt(np.pad(mask, 1, mode="edge"))[1:-1, 1:-1]  # border: not an edge
+        target[mask] = BOUNDARY
+        target[mask & (depth >= max(interior_fraction * depth.max(), min_rim))] = INTERIOR
+    return torch.from_numpy(target)
+
+
+class BoundaryDataset(Dataset):
+    """(image (3, H, W), target (H, W) int64 background/interior/boundary) pairs of the shapes world."""
+
+    def __init__(self, split: str | int = "train", length: int = 2048, size: int = 128,
+                 interior_fraction: float = 0.5, min_rim: float = 1.5):
+        self.seed = split_seed(split)
+        self.length, self.size = int(length), int(size)
+        self.interior_fraction, self.min_rim = float(interior_fraction), float(min_rim)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for a dataset of {self.length} scenes")
+        scene = make_scene(self.seed, index, self.size)
+        return scene["image"], boundary_target(scene["masks"], self.interior_fraction, self.min_rim)
+
+
+def build_bottom_up(cfg: BottomUpConfig = BottomUpConfig()) -> FCN:
+    """The bottom-up pixel model: lesson 03's FCN with 3 output classes.
+
+    Args:
+        cfg: the configuration (``variant`` and ``channels`` are used).
+
+    Returns:
+        an untrained FCN: images (B, 3, H, W) -> logits (B, 3, H, W).
+    """
+    return build_fcn(num_classes=len(PIXEL_CLASSES), variant=cfg.variant, channels=cfg.channels)
+
+
+def train_bottom_up(cfg: BottomUpConfig = BottomUpConfig(), device: torch.device | str | None = None,
+                    checkpoint: str | None = "bottom_up", live_plot: bool = True, progress: bool = True):
+    """Train the bottom-up FCN with ``engine.fit`` (weighted cross-entropy) and save it.
+
+    Args:
+        cfg: the configuration.
+        device: where to train (default ``engine.get_device()``).
+        checkpoint: checkpoint name to save to (``engine.checkpoint_path(checkpoint)``), or None.
+        live_plot: draw the loss curve while training (notebooks).
+        progress: show a progress bar.
+
+    Returns:
+        (model in eval mode, ``History``).
+    """
+    from torch.utils.data import DataLoader
+
+    from ..training import fit
+
+    model = build_bottom_up(cfg)
+    loader = DataLoader(BoundaryDataset("train", cfg.train_length, cfg.size, cfg.interior_fraction, cfg.min_rim),
+                        batch_size=cfg.batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
+    weight = torch.tensor([1.0, 1.0, cfg.boundary_weight])
+
+    def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits, targets, weight=weight.to(logits.device))
+
+    history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, loss_fn=loss_fn,
+                  max_minutes=cfg.max_minutes, live_plot=live_plot, progress=progress, checkpoint=checkpoint,
+                  config={"num_classes": len(PIXEL_CLASSES), "variant": cfg.variant, "channels": cfg.channels},
+                  title="bottom-up FCN: background / interior / boundary")
+    return model.eval(), history
+
+
+def _as_numpy_map(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def group_pixels(pixel_map: torch.Tensor | np.ndarray, min_area: int = 6) -> np.ndarray:
+    """Steps 2-3: seeds = connected interior components, then every object pixel joins its nearest seed.
+
+    Args:
+        pixel_map: (H, W) ids ``BACKGROUND`` / ``INTERIOR`` / ``BOUNDARY`` (the FCN's argmax).
+        min_area: interior components smaller than this are ignored.
+
+    Returns:
+        (H, W) int64 instance ids: 0 = no object, 1..K = objects.
+    """
+    pm = _as_numpy_map(pixel_map)
+    seeds, k = ndi.label(pm == INTERIOR)  # 4-connected components
+    if k == 0:
+        return np.zeros(pm.shape, np.int64)
+    areas = ndi.sum_labels(np.ones_like(seeds), seeds, index=np.arange(1, k + 1))
+    keep = np.concatenate([[0], np.where(areas >= min_area, np.cumsum(areas >= min_area), 0)])
+    seeds = keep[seeds]  # renumber 1..K', small ones -> 0
+    if seeds.max() == 0:
+        return np.zeros(pm.shape, np.int64)
+    # index of the nearest seed pixel for every pixel (distance transform of "not a seed")
+    _, (iy, ix) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
+    grown = seeds[iy, ix]
+    return np.where(pm != BACKGROUND, grown, 0).astype(np.int64)
+
+
+def _instances_from_ids(ids: np.ndarray, class_votes: np.ndarray | None, labels_fixed: list[int] | None,
+                        class_probs: np.ndarray | None) -> dict:
+    """Masks, labels, scores and boxes of an instance-id map (ids 1..K; 0 = none)."""
+    from torchvision.ops import masks_to_boxes
+
+    present = [i for i in np.unique(ids) if i != 0]
+    masks = np.stack([ids == i for i in present]) if present else np.zeros((0, *ids.shape), bool)
+    labels, scores = [], []
+    for n, mask in enumerate(masks):
+        if labels_fixed is not None:
+            labels.append(labels_fixed[n])
+            scores.append(1.0)
+            continue
+        counts = np.bincount(class_votes[mask], minlength=NUM_CLASSES)[THINGS]  # votes of the thing classes
+        cls = THINGS[int(np.argmax(counts))]
+        labels.append(cls)
+        scores.append(float(class_probs[cls][mask].mean()) if class_probs is not None else 1.0)
+    m = torch.from_numpy(masks)
+    boxes = masks_to_boxes(m) + torch.tensor([0.0, 0.0, 1.0, 1.0]) if len(m) else torch.zeros(0, 4)
+    return {"masks": m, "labels": torch.tensor(labels, dtype=torch.int64), "scores": torch.tensor(scores),
+            "boxes": boxes.float()}
+
+
+def semantic_instances(semantic: torch.Tensor | np.ndarray) -> dict:
+    """Instances read straight off a semantic map: connected components of each thing class.
+
+    Touching objects of one class come out as ONE instance: this is what lesson 04 shows fails.
+
+    Args:
+        semantic: (H, W) class ids (ground truth or a model's argmax).
+
+    Returns:
+        ``masks`` (K, H, W) bool, ``labels`` (K,), ``scores`` (K,) all 1, ``boxes`` (K, 4) xyxy
+        (pixel edges, x2 = last column + 1).
+    """
+    sem = _as_numpy_map(semantic)
+    ids = np.zeros(sem.shape, np.int64)
+    labels: list[int] = []
+    for cls in THINGS:
+        comp, k = ndi.label(sem == cls)
+        ids[comp > 0] = comp[comp > 0] + len(labels)
+        labels += [cls] * k
+    return _instances_from_ids(ids, None, labels, None)
+
+
+@torch.no_grad()
+def bottom_up_instances(model: torch.nn.Module, semantic_model: torch.nn.Module, image: torch.Tensor,
+                        min_area: int = 6) -> dict:
+    """Instance masks and labels of one image with the bottom-up method (steps 1-4 of the module docstring).
+
+    Args:
+        model: the 3-class bottom-up FCN.
+        semantic_model: lesson 03's semantic FCN (``NUM_CLASSES`` outputs), for the class vote.
+        image: (3, H, W) float in [0, 1].
+        min_area: interior components smaller than this are ignored.
+
+    Returns:
+        dict with ``masks`` (K, H, W) bool, ``labels`` (K,) int64 thing class ids, ``scores`` (K,)
+        (mean semantic probability of the chosen class), ``boxes`` (K, 4) xyxy, ``pixel_map``
+        (H, W) the FCN's background/interior/boundary map and ``ids`` (H, W) the instance ids.
+    """
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must be one (3, H, W) tensor, got shape {tuple(image.shape)}")
+    was = model.training, semantic_model.training
+    model.eval()
+    semantic_model.eval()
+    x = image[None].to(next(model.parameters()).device)  # (1, 3, H, W)
+    pixel_map = model(x).argmax(1)[0].cpu().numpy()  # (H, W)
+    probs = semantic_model(x.to(next(semantic_model.parameters()).device)).softmax(1)[0].cpu().numpy()  # (C, H, W)
+    model.train(was[0])
+    semantic_model.train(was[1])
+    ids = group_pixels(pixel_map, min_area)
+    out = _instances_from_ids(ids, probs.argmax(0), None, probs)
+    out["pixel_map"] = torch.from_numpy(pixel_map)
+    out["ids"] = torch.from_numpy(ids)
+    return out
+
+
+@dataclass(frozen=True)
+class FastSemanticConfig:
+    """A quick FCN-8s for when lesson 03's checkpoint is missing (fewer scenes and epochs than lesson 03)."""
+
+    train_length: int = 1024  # training scenes (split "train")
+    batch_size: int = 16  # scenes per step
+    num_epochs: int = 2  # passes over the scenes
+    lr: float = 3e-3  # peak learning rate
+    max_minutes: float | None = 1.5  # time budget on a CPU; None = all epochs
+    checkpoint: str = "fcn8s_fast"  # saved here, so the next run of lesson 04 loads it
+
+
+def semantic_fcn(device: torch.device | str | None = None, name: str = "fcn8s",
+                 fast: FastSemanticConfig = FastSemanticConfig(), live_plot: bool = True) -> tuple[FCN, str]:
+    """Lesson 03's semantic FCN-8s, or (when its checkpoint is missing) a quickly trained stand-in.
+
+    Looks for the checkpoint ``name``, then ``fast.checkpoint``; trains and saves the stand-in only
+    when neither exists.
+
+    Args:
+        device: where to put (and train) the model (default ``engine.get_device()``).
+        name: lesson 03's checkpoint name.
+        fast: how to train the stand-in.
+        live_plot: show the training curve while the stand-in trains.
+
+    Returns:
+        (model in eval mode on ``device``, a sentence saying where it came from).
+    """
+    from torch.utils.data import DataLoader
+
+    from ..data.datasets import SemanticDataset
+    from ..engine import checkpoint_path, get_device
+    from ..training import fit
+    from .fcn import load_fcn
+
+    device = torch.device(device) if device is not None else get_device()
+    for candidate in (name, fast.checkpoint):
+        if checkpoint_path(candidate).exists():
+            return load_fcn(candidate).to(device), f"Loaded lesson 03's FCN-8s from {checkpoint_path(candidate)}."
+    model = build_fcn(num_classes=NUM_CLASSES, variant="8s")
+    loader = DataLoader(SemanticDataset("train", fast.train_length), batch_size=fast.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(0))
+    fit(model, loader, num_epochs=fast.num_epochs, lr=fast.lr, device=device, max_minutes=fast.max_minutes,
+        live_plot=live_plot, checkpoint=fast.checkpoint, title="stand-in semantic FCN-8s")
+    return model.eval(), (f"Lesson 03's checkpoint {checkpoint_path(name)} is missing, so a quick FCN-8s was "
+                          f"trained here instead (saved as {checkpoint_path(fast.checkpoint)}); run lesson 03 for "
+                          "the real one.")

@@ -1,0 +1,168 @@
+"""Figures of lesson 04 about methods: the bottom-up pipeline, a map of instance models, applications."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Circle, Patch
+from scipy import ndimage as ndi
+from scipy.optimize import linear_sum_assignment
+
+from ..data.classes import CLASSES
+from ..metrics.instances import mask_iou_matrix
+from .instances import _count_text, _off, colour_ids, masks_to_ids
+from .scenes import hwc, instance_colours
+
+PIXEL_MAP_COLOURS = ListedColormap([(0.15, 0.15, 0.2), (0.3, 0.75, 0.35), (0.95, 0.85, 0.2)])
+"""Display colours of background / interior / boundary."""
+
+
+def _label_instances(ax: plt.Axes, instances: dict) -> None:
+    for mask, lab in zip(instances["masks"], instances["labels"]):
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        if len(xs):
+            ax.text(float(xs.float().mean()), float(ys.float().mean()), CLASSES[int(lab)][:3], fontsize=7,
+                    ha="center", va="center", bbox={"facecolor": "white", "alpha": 0.7, "pad": 0.5, "lw": 0})
+
+
+def show_bottom_up(scene: dict, result: dict, plain: dict) -> plt.Figure:
+    """The bottom-up pipeline on one scene, next to plain connected components of the semantic map.
+
+    Args:
+        scene: a scene dict (image, labels).
+        result: ``bottom_up_instances(...)`` output (``pixel_map``, ``ids``, ``masks``, ``labels``).
+        plain: ``semantic_instances(semantic FCN's map)`` (``masks``, ``labels``).
+
+    Returns:
+        the figure (five panels).
+    """
+    from ..models.bottom_up import INTERIOR
+
+    seeds, _ = ndi.label(result["pixel_map"].numpy() == INTERIOR)
+    fig, axes = plt.subplots(1, 5, figsize=(17, 3.9))
+    axes[0].imshow(hwc(scene["image"]))
+    _off(axes[0], f"image: {len(scene['labels'])} objects")
+    axes[1].imshow(result["pixel_map"], cmap=PIXEL_MAP_COLOURS, vmin=0, vmax=2, interpolation="nearest")
+    axes[1].legend(handles=[Patch(color=PIXEL_MAP_COLOURS(i), label=n)
+                            for i, n in enumerate(["background", "interior", "boundary"])], fontsize=6,
+                   loc="lower right")
+    _off(axes[1], "1. FCN: background / interior / boundary")
+    axes[2].imshow(colour_ids(seeds), interpolation="nearest")
+    _off(axes[2], f"2. interior components: {int(seeds.max())} seeds")
+    axes[3].imshow(colour_ids(result["ids"]), interpolation="nearest")
+    _label_instances(axes[3], result)
+    _off(axes[3], f"3-4. grown + class vote: {len(result['labels'])} objects")
+    axes[3].set_xlabel(_count_text(result["labels"], scene["labels"]), fontsize=7)
+    axes[4].imshow(colour_ids(masks_to_ids(plain["masks"])), interpolation="nearest")
+    _label_instances(axes[4], plain)
+    _off(axes[4], f"plain components of the semantic map: {len(plain['labels'])}")
+    axes[4].set_xlabel(_count_text(plain["labels"], scene["labels"]), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# (name, x: 0 top-down .. 1 bottom-up, y: 0 one-stage / real time .. 1 two-stage / accurate, in Detectron2, note)
+MODEL_MAP: list[tuple[str, float, float, bool, str]] = [
+    ("Mask R-CNN (2017)", 0.12, 0.78, True, "boxes from an RPN, then class + box + mask per box"),
+    ("Cascade Mask R-CNN (2018)", 0.08, 0.95, True, "several box heads, stricter IoU each stage"),
+    ("PointRend (2020)", 0.26, 0.88, True, "Mask R-CNN + sharp masks refined point by point"),
+    ("Panoptic FPN (2019)", 0.35, 0.66, True, "Mask R-CNN things + an FCN branch for stuff"),
+    ("TensorMask (2019)", 0.42, 0.40, True, "dense sliding-window masks, no proposals"),
+    ("YOLACT (2019)", 0.52, 0.12, False, "one stage, real time: shared prototype masks x per-box coefficients"),
+    ("SOLO (2020)", 0.7, 0.22, False, "no boxes: each grid cell predicts the mask of the object centred there"),
+    ("InstanceCut / Deep Watershed (2017)", 0.86, 0.55, False, "FCN semantics + boundaries/energy, then grouping"),
+    ("this lesson's baseline", 0.92, 0.33, False, "FCN interior/boundary + connected components"),
+]
+"""Where each model sits on lesson 04's map (qualitative positions, not measurements)."""
+
+
+def show_model_map() -> plt.Figure:
+    """A qualitative map of instance segmentation models: top-down vs bottom-up, two-stage vs one-stage.
+
+    Returns:
+        the figure. Filled markers: implemented in Facebook AI Research's Detectron2 library.
+    """
+    fig, ax = plt.subplots(figsize=(11, 6.2))
+    ax.axvspan(-0.02, 0.5, color="tab:blue", alpha=0.06)
+    ax.axvspan(0.5, 1.05, color="tab:green", alpha=0.06)
+    for name, x, y, d2, note in MODEL_MAP:
+        colour = "tab:blue" if x < 0.5 else "tab:green"
+        ax.plot(x, y, "o", ms=11, color=colour, mfc=colour if d2 else "white", mew=2)
+        ax.annotate(f"{name}\n{note}", (x, y), xytext=(9, -3), textcoords="offset points", fontsize=7.5,
+                    va="top", wrap=True)
+    ax.set_xlim(-0.02, 1.35)
+    ax.set_ylim(0.0, 1.08)
+    ax.set_xticks([0.2, 0.75])
+    ax.set_xticklabels(["top-down / R-CNN-driven:\nfind boxes, then a mask per box",
+                        "bottom-up / FCN-driven:\nlabel pixels, then group them into objects"], fontsize=9)
+    ax.set_yticks([0.12, 0.85])
+    ax.set_yticklabels(["one stage\n(fast, real time)", "two stages\n(proposals, then heads:\nslower, precise)"],
+                       fontsize=9)
+    ax.plot([], [], "o", color="0.3", ms=9, label="in Detectron2 (FAIR's library)")
+    ax.plot([], [], "o", color="0.3", mfc="white", ms=9, mew=2, label="own code base")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("A map of instance segmentation models (qualitative positions)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def show_applications(scene: dict, shift: tuple[int, int] = (5, 3)) -> plt.Figure:
+    """Four things only per-object masks make possible, on one scene.
+
+    Counting (satellite / environment), grasp points and orientation (robotics), tracking the same
+    objects into the next frame (video, autonomous driving), and drawing a virtual object behind a
+    real one (augmented reality).
+
+    Args:
+        scene: a scene dict.
+        shift: (dy, dx) pixels the "next frame" is moved by, for the tracking panel.
+
+    Returns:
+        the figure.
+    """
+    image, masks, labels = scene["image"], scene["masks"], scene["labels"]
+    n, size = len(masks), image.shape[-1]
+    colours = [np.array(c) / 255 for c in instance_colours(n)]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.3))
+    axes[0].imshow(colour_ids(masks_to_ids(masks)))
+    _off(axes[0], "counting (satellite, ecology):\n" + _count_text(labels))
+    axes[1].imshow(hwc(image))
+    for k, mask in enumerate(masks):
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        cy, cx = float(ys.float().mean()), float(xs.float().mean())
+        cov = np.cov(np.stack([xs.float().numpy(), ys.float().numpy()]))  # (2, 2) spread of the pixels
+        evals, evecs = np.linalg.eigh(cov)
+        d = evecs[:, 1] * 2 * np.sqrt(max(evals[1], 1e-6))
+        axes[1].plot([cx - d[0], cx + d[0]], [cy - d[1], cy + d[1]], color="black", lw=2)
+        axes[1].plot(cx, cy, "o", color=colours[k], mec="black", ms=8)
+    _off(axes[1], "robotics: a grasp point (centre)\nand main axis per object")
+    moved = torch.roll(masks, shifts=shift, dims=(1, 2))  # the next frame: everything moved a little
+    iou = mask_iou_matrix(masks, moved)  # (N, N)
+    rows, cols = linear_sum_assignment(-iou)  # best one-to-one matching by mask IoU
+    frame2 = np.zeros((size, size, 3))
+    for r, c in zip(rows, cols):
+        frame2[moved[c].numpy()] = colours[r]
+    axes[2].imshow(0.35 * hwc(image).numpy() + 0.65 * frame2)
+    for mask in masks:
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        axes[2].annotate("", (float(xs.float().mean()) + shift[1], float(ys.float().mean()) + shift[0]),
+                         (float(xs.float().mean()), float(ys.float().mean())),
+                         arrowprops={"arrowstyle": "->", "color": "black", "lw": 1.5})
+    _off(axes[2], f"video / driving: {len(rows)} objects tracked into\nthe next frame by mask IoU (same colour)")
+    areas = masks.flatten(1).sum(1)
+    front = int(areas.argmax())  # the largest object stands "in front of" the virtual ball
+    ys, xs = torch.nonzero(masks[front], as_tuple=True)
+    cx, cy = float(xs.float().mean()) + 10, float(ys.float().mean()) - 6
+    ball = np.zeros((size, size), bool)
+    yy, xx = np.mgrid[:size, :size]
+    ball[(yy - cy) ** 2 + (xx - cx) ** 2 <= 14 ** 2] = True
+    ar = hwc(image).numpy().copy()
+    ar[ball & ~masks[front].numpy()] = (0.1, 0.9, 0.9)  # the real object's mask hides part of the ball
+    axes[3].imshow(ar)
+    axes[3].add_patch(Circle((cx, cy), 14, fill=False, ls=":", color="black"))
+    _off(axes[3], f"AR: a virtual ball drawn behind\nthe real {CLASSES[int(labels[front])]} (its mask occludes it)")
+    fig.tight_layout()
+    return fig
+

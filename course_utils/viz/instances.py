@@ -1,0 +1,230 @@
+"""Figures of lesson 04: counting failures, stuff vs things, annotation formats, hard cases, three steps.
+
+The bottom-up pipeline, the model map and the applications figure are in ``viz/instance_methods.py``.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.patches import Patch, Polygon, Rectangle
+
+from ..annotations import mask_to_polygons, rle_runs
+from ..data.classes import CLASS_COLOURS, CLASSES, STUFF, THINGS
+from .scenes import colour_semantic, draw_instances, hwc, instance_colours
+
+
+def _off(ax: plt.Axes, title: str = "") -> None:
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def colour_ids(ids: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Instance-id map (H, W) (0 = none) -> RGB uint8 (H, W, 3): black background, a colour per id."""
+    ids = ids.cpu().numpy() if isinstance(ids, torch.Tensor) else np.asarray(ids)
+    present = [i for i in np.unique(ids) if i != 0]
+    out = np.zeros((*ids.shape, 3), np.uint8)
+    for i, col in zip(present, instance_colours(len(present))):
+        out[ids == i] = col
+    return out
+
+
+def masks_to_ids(masks: torch.Tensor) -> np.ndarray:
+    """(K, H, W) bool masks -> (H, W) int64 ids 1..K (later masks win where they overlap)."""
+    m = masks.cpu().numpy().astype(bool)
+    ids = np.zeros(m.shape[1:], np.int64)
+    for k, mask in enumerate(m, start=1):
+        ids[mask] = k
+    return ids
+
+
+def _count_text(labels: torch.Tensor, truth: torch.Tensor | None = None) -> str:
+    parts = []
+    for c in THINGS:
+        n = int((labels == c).sum())
+        if truth is None:
+            parts.append(f"{CLASSES[c]} {n}")
+        else:
+            t = int((truth == c).sum())
+            parts.append(f"{CLASSES[c]} {n}/{t}" + (" ✗" if n != t else ""))
+    return ", ".join(parts)
+
+
+def show_count_failure(scene: dict, semantic: torch.Tensor, instances: dict, source: str = "FCN") -> plt.Figure:
+    """Image | semantic map | its connected components, with counted vs true objects per class.
+
+    Args:
+        scene: a scene dict (image, labels).
+        semantic: (H, W) class ids the components come from (ground truth or a model's).
+        instances: ``semantic_instances(semantic)`` (masks, labels).
+        source: who made the semantic map, for the titles.
+
+    Returns:
+        the figure.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 4))
+    axes[0].imshow(hwc(scene["image"]))
+    _off(axes[0], f"image: {len(scene['labels'])} objects")
+    axes[1].imshow(colour_semantic(semantic), interpolation="nearest")
+    _off(axes[1], f"semantic map ({source})")
+    axes[2].imshow(colour_ids(masks_to_ids(instances["masks"])), interpolation="nearest")
+    _off(axes[2], f"connected components: {len(instances['labels'])} blobs")
+    axes[2].set_xlabel("counted/true: " + _count_text(instances["labels"], scene["labels"]), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_stuff_and_things(scene: dict) -> plt.Figure:
+    """Stuff (one segment per class, uncountable) next to things (one segment per object).
+
+    Args:
+        scene: a scene dict.
+
+    Returns:
+        the figure.
+    """
+    sem = scene["semantic"]
+    stuff = colour_semantic(torch.where(torch.isin(sem, torch.tensor(THINGS)), 0, sem)).numpy().copy()
+    stuff[(sem[..., None] >= THINGS[0]).expand(-1, -1, 3).numpy()] = 60
+    things = colour_ids(masks_to_ids(scene["masks"]))
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 4))
+    axes[0].imshow(hwc(scene["image"]))
+    _off(axes[0], "image")
+    axes[1].imshow(stuff, interpolation="nearest")
+    present = [c for c in STUFF if bool((sem == c).any())]
+    _off(axes[1], f"stuff: {len(present)} regions, one per class (no 'second sky')")
+    axes[1].legend(handles=[Patch(color=np.array(CLASS_COLOURS[c]) / 255, label=CLASSES[c]) for c in present],
+                   fontsize=7, loc="lower right")
+    axes[2].imshow(things, interpolation="nearest")
+    _off(axes[2], f"things: {len(scene['labels'])} objects, each its own id")
+    for k, (mask, lab) in enumerate(zip(scene["masks"], scene["labels"]), start=1):
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        axes[2].text(float(xs.float().mean()), float(ys.float().mean()), f"{CLASSES[int(lab)]} #{k}", fontsize=7,
+                     ha="center", va="center", color="black", bbox={"facecolor": "white", "alpha": 0.7, "pad": 1})
+    fig.tight_layout()
+    return fig
+
+
+def _crop_window(box: torch.Tensor, size: int, margin: int = 6) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = (int(v) for v in box)
+    return max(x1 - margin, 0), max(y1 - margin, 0), min(x2 + margin, size), min(y2 + margin, size)
+
+
+def show_annotation_types(scene: dict, index: int, tolerance: float = 1.0) -> plt.Figure:
+    """One object annotated three ways: a box (4 numbers), a polygon (clicked vertices) and a mask (pixels).
+
+    Args:
+        scene: a scene dict.
+        index: which object.
+        tolerance: polygon simplification in pixels (how carefully the annotator clicks).
+
+    Returns:
+        the figure.
+    """
+    mask, box = scene["masks"][index], scene["boxes"][index]
+    size = mask.shape[-1]
+    x0, y0, x1, y1 = _crop_window(box, size)
+    polygons = mask_to_polygons(mask, tolerance)
+    n_vertices = sum(len(p) for p in polygons) // 2
+    fig, axes = plt.subplots(1, 3, figsize=(11, 4))
+    titles = ["box: 4 numbers (x, y, w, h)", f"polygon: {n_vertices} vertices = {2 * n_vertices} numbers",
+              f"mask: {int(mask.sum())} object pixels of {mask.numel()}"]
+    for ax, title in zip(axes, titles):
+        ax.imshow(hwc(scene["image"]), extent=(0, size, size, 0), interpolation="nearest")
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y1, y0)
+        _off(ax, title)
+    bx1, by1, bx2, by2 = box.tolist()
+    axes[0].add_patch(Rectangle((bx1, by1), bx2 - bx1, by2 - by1, fill=False, edgecolor="yellow", lw=2))
+    for poly in polygons:
+        pts = np.asarray(poly).reshape(-1, 2)
+        axes[1].add_patch(Polygon(pts, closed=True, fill=False, edgecolor="yellow", lw=2))
+        axes[1].plot(pts[:, 0], pts[:, 1], "o", color="red", ms=4)
+    overlay = np.zeros((*mask.shape, 4))
+    overlay[mask.numpy()] = (1.0, 1.0, 0.0, 0.6)
+    axes[2].imshow(overlay, extent=(0, size, size, 0), interpolation="nearest")
+    fig.tight_layout()
+    return fig
+
+
+def show_rle(mask: torch.Tensor | np.ndarray) -> plt.Figure:
+    """A small mask with its pixels numbered in COCO's column-major order and its run lengths.
+
+    Args:
+        mask: (H, W) bool or 0/1, small (e.g. 6 x 8) so every pixel can be read.
+
+    Returns:
+        the figure.
+    """
+    m = mask.cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    h, w = m.shape
+    runs = rle_runs(m)
+    fig, ax = plt.subplots(figsize=(0.55 * w + 1, 0.55 * h + 1.2))
+    ax.imshow(m, cmap="Greys", vmin=-0.3, vmax=1.3, extent=(0, w, h, 0))
+    for r in range(h):
+        for c in range(w):
+            ax.text(c + 0.5, r + 0.5, str(c * h + r), ha="center", va="center", fontsize=7,
+                    color="white" if m[r, c] else "black")
+    ax.set_xticks(np.arange(w + 1), minor=False)
+    ax.set_yticks(np.arange(h + 1))
+    ax.grid(color="0.6", lw=0.5)
+    ax.tick_params(labelbottom=False, labelleft=False, length=0)
+    for c in range(w):
+        ax.annotate("", (c + 0.15, h - 0.1), (c + 0.15, 0.1), arrowprops={"arrowstyle": "->", "color": "tab:red",
+                                                                         "alpha": 0.5})
+    ax.set_title(f"read down each column: runs = {runs}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def show_hard_cases(examples: list[tuple[dict, str]]) -> plt.Figure:
+    """Scenes that make instance segmentation hard, each with its true instances overlaid.
+
+    Args:
+        examples: (scene, what makes it hard) pairs.
+
+    Returns:
+        the figure.
+    """
+    fig, axes = plt.subplots(2, len(examples), figsize=(3.2 * len(examples), 6.6))
+    for col, (scene, text) in enumerate(examples):
+        axes[0, col].imshow(hwc(scene["image"]))
+        _off(axes[0, col], text)
+        pic = draw_instances(scene["image"], scene["masks"], scene["boxes"], scene["labels"], scale=3, width=2)
+        axes[1, col].imshow(hwc(pic))
+        _off(axes[1, col], f"{len(scene['labels'])} true instances")
+    fig.tight_layout()
+    return fig
+
+
+def show_three_steps(scene: dict) -> plt.Figure:
+    """Instance segmentation as three steps: find each object (a box), classify it, mask it.
+
+    Args:
+        scene: a scene dict.
+
+    Returns:
+        the figure.
+    """
+    image, boxes, labels, masks = scene["image"], scene["boxes"], scene["labels"], scene["masks"]
+    size = image.shape[-1]
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 4))
+    colours = [np.array(c) / 255 for c in instance_colours(len(boxes))]
+    titles = ["1. find: where is each object? (a box)", "2. classify: what is it?", "3. mask: which pixels are it?"]
+    for step, (ax, title) in enumerate(zip(axes, titles)):
+        ax.imshow(hwc(image), extent=(0, size, size, 0))
+        _off(ax, title)
+        for k, (box, lab, col) in enumerate(zip(boxes, labels, colours)):
+            x1, y1, x2, y2 = box.tolist()
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=col, lw=2))
+            if step >= 1:
+                ax.text(x1, y1 - 1, CLASSES[int(lab)], fontsize=7, va="bottom",
+                        bbox={"facecolor": col, "alpha": 0.85, "pad": 1, "lw": 0})
+            if step == 2:
+                overlay = np.zeros((size, size, 4))
+                overlay[masks[k].numpy()] = (*col, 0.6)
+                ax.imshow(overlay, extent=(0, size, size, 0), interpolation="nearest")
+    fig.tight_layout()
+    return fig
