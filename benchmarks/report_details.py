@@ -46,8 +46,8 @@ def _lessons(lessons: dict | None) -> list[str]:
         out.append(f"| {r['stem']} | {_secs(r['seconds'])} | {r['status']} | {text.replace('|', '/')} |")
     total = sum(r["seconds"] for r in rows)
     out.append(f"| total ({len(rows)} lessons) | {_secs(total)} | | |")
-    return out + ["", f"Runner command: `{lessons.get('command', '')}`; kernels with OMP_NUM_THREADS="
-                      f"{lessons.get('omp_num_threads')}.", ""]
+    omp = lessons.get("omp_num_threads") or "unset (torch's default thread count)"
+    return out + ["", f"Runner command: `{lessons.get('command', '')}`; kernels inherit OMP_NUM_THREADS={omp}.", ""]
 
 
 def _generator(gen: dict | None) -> list[str]:

@@ -9,6 +9,21 @@ Measures, in one run on one machine:
 * the course Mask R-CNN beside torchvision's ``maskrcnn_resnet50_fpn`` (same image size and batch);
 * batch-1 inference latency of every model.
 
+Default budgets (documented again in BENCHMARKS.md's header):
+
+* lessons: every notebook at its default settings (one fresh kernel each);
+* generator: 200 warm-up scenes, then 5 repeats of 1000 new scenes;
+* FCN: lesson 03's ``FCNTrainConfig`` as it is (6 epochs of 2000 scenes, batch 32 64x64 crops,
+  a validation per epoch); ``fcn_resnet50`` the same training time, 2 validations;
+* Mask R-CNN: 180 s of training each (the course model stops earlier if its ``num_epochs`` end),
+  6 and 2 validations on 96 scenes (``--maskrcnn-budget`` changes the 180 s);
+* step times: 10 (course) / 3 (stock) timed steps after 3 / 1 warm-up steps; latency: 30 / 5
+  batch-1 inferences after 5 / 1 warm-ups.
+
+Without the lessons this is roughly 15 minutes on a quiet 2-core CPU (an estimate from the
+budgets: 2 x 3 min of Mask R-CNN, 2 x the FCN recipe, validations and the stock models' few slow
+steps); the lessons add their own times (the §7 bar for all of them is 20 min).
+
 Writes ``benchmarks/results.json`` (merged by device kind: a GPU run keeps the CPU run's results
 and vice versa) and ``BENCHMARKS.md``. ``--quick`` uses tiny budgets and, unless told otherwise,
 writes to ``build/bench-quick/`` so a smoke run never replaces real results.
@@ -39,6 +54,9 @@ from benchmarks.report import merge_results, render_markdown  # noqa: E402
 from course_utils import engine  # noqa: E402
 
 SECTIONS = ("lessons", "generator", "fcn", "maskrcnn")
+# On a GPU, steps and inferences take milliseconds: more repeats for steadier medians.
+GPU_REPEATS = dict(step_repeats=30, step_warmup=10, stock_step_repeats=20, stock_step_warmup=5,
+                   latency_repeats=100, latency_warmup=20, stock_latency_repeats=50, stock_latency_warmup=10)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -89,13 +107,14 @@ def run_lessons(only: str | None, out_dir: Path) -> dict:
         ``{"complete", "command", "returncode", "omp_num_threads", "lessons": [{lesson, stem, seconds,
         status, headline, error}], "error"}``.
     """
-    cmd = [sys.executable, "-m", "course_utils.runner", "--out", str(out_dir)]
+    rel_out = out_dir.relative_to(REPO_ROOT) if out_dir.is_relative_to(REPO_ROOT) else out_dir
+    cmd = [sys.executable, "-m", "course_utils.runner", "--out", str(rel_out)]
     if only:
         cmd += ["--only", *[n.strip() for n in only.split(",") if n.strip()]]
     print(f"[lessons] {shlex.join(cmd)}", flush=True)
     proc = subprocess.run(cmd, cwd=REPO_ROOT, text=True, capture_output=True)
     print(proc.stdout[-3000:], flush=True)
-    summary_path = out_dir / "summary.json"
+    summary_path = REPO_ROOT / rel_out / "summary.json"
     result = {"complete": only is None, "command": shlex.join(["python", *cmd[1:]]), "returncode": proc.returncode,
               "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "lessons": [], "error": None}
     if not summary_path.exists():
@@ -120,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = parse_args(argv)
     device = engine.get_device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda, but torch sees no CUDA GPU here", file=sys.stderr)
+        return 2
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        print("error: --device mps, but Apple's MPS is not available here", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     run: dict = {"command": command_line(), "quick": args.quick, "machine": machine_info(device), "budgets": {}}
     print(f"benchmarking on {device} ({run['machine']['cpu']}, {run['machine']['cores']} cores); "
@@ -135,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {run['generator']['scenes_per_s_wall']:,.0f} scenes/s wall", flush=True)
     if "fcn" in args.sections:
         bench = semantic.QUICK if args.quick else semantic.SemanticBench()
+        if device.type != "cpu" and not args.quick:  # repeats and validations are cheap on a GPU
+            bench = replace(bench, stock_evals=bench.train.num_epochs, **GPU_REPEATS)
         t = bench.train
         print(f"[fcn] {t.num_epochs} epochs of {t.num_train} scenes, then fcn_resnet50 for the same time", flush=True)
         run["fcn"] = semantic.run_semantic(bench, device)
@@ -144,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(run["fcn"], "miou")
     if "maskrcnn" in args.sections:
         bench = instance.QUICK if args.quick else instance.InstanceBench()
+        if device.type != "cpu" and not args.quick:
+            bench = replace(bench, stock_evals=bench.evals, **GPU_REPEATS)
         if args.maskrcnn_budget:
             bench = replace(bench, budget_s=args.maskrcnn_budget)
         print(f"[maskrcnn] {bench.budget_s:.0f} s of training for each model", flush=True)

@@ -84,7 +84,7 @@ def run_semantic(bench: SemanticBench, device: torch.device) -> dict:
     val = (val_images.to(device), val_labels.to(device))
     fixed = next(iter(CropLoader(*train, cfg.batch_size, cfg.crop, seed=cfg.seed)))  # (B,3,c,c), (B,c,c)
     sample = f"{cfg.crop}x{cfg.crop} crops" if cfg.crop and cfg.crop < cfg.size else f"{cfg.size}x{cfg.size} scenes"
-    one_image = val[0][:1].float().div(255)  # (1, 3, H, W)
+    one_image = val_images[:1].float().div(255)  # (1, 3, H, W), on the host
 
     def build_course() -> nn.Module:
         from course_utils.models.fcn import build_fcn
