@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -154,7 +154,7 @@ def kernel_busy(page: Any) -> bool:
     )
 
 
-def wait_until_idle(page: Any, timeout: float, on_tick: Any = None) -> None:
+def wait_until_idle(page: Any, timeout: float, on_tick: Callable[[], None] | None = None) -> None:
     """Poll (once a second) until the kernel is idle and no cell runs; ``on_tick()`` runs at each poll."""
     deadline = time.monotonic() + timeout
     calm = 0  # idle seen on two polls in a row, so a gap between two queued cells does not count
@@ -167,7 +167,7 @@ def wait_until_idle(page: Any, timeout: float, on_tick: Any = None) -> None:
         page.wait_for_timeout(1000)
 
 
-def run_all_cells(page: Any, timeout: float, on_tick: Any = None) -> float:
+def run_all_cells(page: Any, timeout: float, on_tick: Callable[[], None] | None = None) -> float:
     """Run all cells with ``notebook:run-all-cells`` and wait for the end; returns the seconds it took."""
     start = time.monotonic()
     page.evaluate(
@@ -178,17 +178,14 @@ def run_all_cells(page: Any, timeout: float, on_tick: Any = None) -> float:
         }"""
     )
 
-    def tick() -> None:
-        if on_tick is not None:
-            on_tick()
-
     deadline = time.monotonic() + timeout
     while not page.evaluate("() => window.__runAllDone"):
         if time.monotonic() > deadline:
             pytest.fail(f"Run All did not finish within {timeout:.0f} s")
-        tick()
+        if on_tick is not None:
+            on_tick()
         page.wait_for_timeout(1000)
-    wait_until_idle(page, max(30.0, deadline - time.monotonic()), tick)
+    wait_until_idle(page, max(30.0, deadline - time.monotonic()), on_tick)
     return time.monotonic() - start
 
 
@@ -227,7 +224,7 @@ def assert_ran_cleanly(page: Any) -> None:
     assert page.locator(".jp-OutputArea .jp-RenderedImage img").count() >= 1, "no figure was shown"
 
 
-def answer_single(page: Any, box: Any, option: int) -> Any:
+def answer_single(box: Any, option: int) -> Any:
     """Choose radio option ``option`` of a quiz question box and press Check; returns the feedback locator."""
     box.locator("input[type=radio]").nth(option).check()
     box.locator(".quiz-check").click()
@@ -284,14 +281,14 @@ def test_lesson00_quiz_and_mini_assignment(page: Any, lab: LabServer, out_dir: P
         box = page.locator(f".quiz-question.quiz-id-{question.id}")
         box.scroll_into_view_if_needed()
         assert box.locator("input[type=radio]").count() == len(question.options)
-        feedback = answer_single(page, box, wrong)
+        feedback = answer_single(box, wrong)
         page.locator(f".quiz-id-{question.id} .quiz-feedback.quiz-wrong").wait_for(timeout=30_000)
         wrong_text = feedback.inner_text()
         box.screenshot(path=str(out_dir / "quiz_wrong.png"))
         assert "quiz-correct" not in (feedback.get_attribute("class") or "")
         assert plain_start(question.options[wrong].explanation) in wrong_text, wrong_text
 
-        feedback = answer_single(page, box, right)
+        feedback = answer_single(box, right)
         page.locator(f".quiz-id-{question.id} .quiz-feedback.quiz-correct").wait_for(timeout=30_000)
         right_text = feedback.inner_text()
         box.screenshot(path=str(out_dir / "quiz_right.png"))
