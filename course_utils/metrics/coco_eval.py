@@ -131,7 +131,8 @@ def predictions_to_coco(predictions: Sequence[dict], image_ids: Sequence[int],
 
 
 def coco_evaluate(predictions: Sequence[dict], targets: Sequence[dict], iou_types: Sequence[str] = ("segm", "bbox"),
-                  mask_threshold: float = 0.5, verbose: bool = False) -> dict[str, dict[str, float]]:
+                  mask_threshold: float = 0.5, verbose: bool = False,
+                  per_iou: bool = False) -> dict[str, dict[str, float]]:
     """COCO AP/AR of predictions against targets, with pycocotools.
 
     Args:
@@ -142,6 +143,7 @@ def coco_evaluate(predictions: Sequence[dict], targets: Sequence[dict], iou_type
         iou_types: any of "segm" (mask IoU) and "bbox" (box IoU).
         mask_threshold: probability above which a predicted mask pixel is "on".
         verbose: print pycocotools' usual table too.
+        per_iou: also return the AP at each IoU threshold, as "AP@50", "AP@55", ..., "AP@95".
 
     Returns:
         ``{iou_type: {"AP": ..., "AP50": ..., ..., "AR_large": ...}}`` on a 0-1 scale;
@@ -161,16 +163,26 @@ def coco_evaluate(predictions: Sequence[dict], targets: Sequence[dict], iou_type
     for it in iou_types:
         if it == "segm" and results and "segmentation" not in results[0]:
             raise ValueError("segm evaluation needs predicted 'masks'")
-        stats = _run_cocoeval(gt, results, it, image_ids, verbose)
+        stats, per_threshold = _run_cocoeval(gt, results, it, image_ids, verbose)
         out[it] = dict(zip(STAT_NAMES, (float(s) for s in stats)))
+        if per_iou:
+            out[it].update({f"AP@{round(100 * t)}": float(v) for t, v in per_threshold.items()})
     return out
 
 
-def _run_cocoeval(gt: COCO, results: list[dict], iou_type: str, image_ids: list[int], verbose: bool) -> np.ndarray:
-    """Run evaluate/accumulate/summarize once; returns the 12 stats (zeros if nothing predicted)."""
-    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+def _run_cocoeval(gt: COCO, results: list[dict], iou_type: str, image_ids: list[int],
+                  verbose: bool) -> tuple[np.ndarray, dict[float, float]]:
+    """Run evaluate/accumulate/summarize once.
+
+    Returns:
+        the 12 stats (zeros where ground truth exists if nothing was predicted) and the AP
+        (all areas, 100 detections) at each IoU threshold.
+    """
+    thresholds = COCOeval(iouType=iou_type).params.iouThrs  # (10,) 0.50 ... 0.95
     if not results:  # loadRes cannot take an empty list: nothing found means AP 0 where GT exists
-        return np.where(_has_gt_stats(gt), 0.0, -1.0)
+        has = _has_gt_stats(gt)
+        return np.where(has, 0.0, -1.0), {float(t): 0.0 if has[0] else -1.0 for t in thresholds}
+    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
     with sink:
         dt = gt.loadRes([dict(r) for r in results])  # loadRes writes into the dicts: give it copies
         ev = COCOeval(gt, dt, iou_type)
@@ -178,7 +190,12 @@ def _run_cocoeval(gt: COCO, results: list[dict], iou_type: str, image_ids: list[
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return ev.stats
+    precision = ev.eval["precision"][:, :, :, 0, -1]  # (T, R, K): all areas, maxDets=100
+    per_threshold = {}
+    for t, p in zip(ev.params.iouThrs, precision):
+        valid = p[p > -1]
+        per_threshold[float(t)] = float(valid.mean()) if valid.size else -1.0
+    return ev.stats, per_threshold
 
 
 def _has_gt_stats(gt: COCO) -> np.ndarray:
@@ -191,19 +208,18 @@ def _has_gt_stats(gt: COCO) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate_maskrcnn(model: torch.nn.Module, dataset, batch_size: int = 16, device: torch.device | str | None = None,
-                      iou_types: Sequence[str] = ("segm", "bbox")) -> dict[str, dict[str, float]]:
-    """Run a detection model over a dataset and score it with :func:`coco_evaluate`.
+def predict_dataset(model: torch.nn.Module, dataset, batch_size: int = 16,
+                    device: torch.device | str | None = None) -> tuple[list[dict], list[dict]]:
+    """Run a detection model over a dataset.
 
     Args:
         model: a torchvision detection model (put in eval mode here).
-        dataset: yields (image (3, H, W), target) pairs, e.g. ``InstanceDataset("val", 128)``.
+        dataset: yields (image (3, H, W), target) pairs.
         batch_size: images per forward pass.
         device: where to run; the model's device when None.
-        iou_types: "segm" and/or "bbox".
 
     Returns:
-        the dict of :func:`coco_evaluate`.
+        (predictions on the CPU, targets), one of each per image.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
@@ -213,4 +229,25 @@ def evaluate_maskrcnn(model: torch.nn.Module, dataset, batch_size: int = 16, dev
         out = model([img.to(device) for img, _ in items])
         preds += [{k: v.cpu() for k, v in o.items()} for o in out]
         targets += [t for _, t in items]
-    return coco_evaluate(preds, targets, iou_types)
+    return preds, targets
+
+
+@torch.no_grad()
+def evaluate_maskrcnn(model: torch.nn.Module, dataset, batch_size: int = 16, device: torch.device | str | None = None,
+                      iou_types: Sequence[str] = ("segm", "bbox"),
+                      per_iou: bool = False) -> dict[str, dict[str, float]]:
+    """Run a detection model over a dataset and score it with :func:`coco_evaluate`.
+
+    Args:
+        model: a torchvision detection model (put in eval mode here).
+        dataset: yields (image (3, H, W), target) pairs, e.g. ``InstanceDataset("val", 128)``.
+        batch_size: images per forward pass.
+        device: where to run; the model's device when None.
+        iou_types: "segm" and/or "bbox".
+        per_iou: also return the AP at each IoU threshold (see :func:`coco_evaluate`).
+
+    Returns:
+        the dict of :func:`coco_evaluate`.
+    """
+    preds, targets = predict_dataset(model, dataset, batch_size, device)
+    return coco_evaluate(preds, targets, iou_types, per_iou=per_iou)

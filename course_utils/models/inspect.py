@@ -198,3 +198,21 @@ def _pre_nms(model: nn.Module, objectness_levels: list, deltas_levels: list, anc
         start += n
     pre = box_ops.clip_boxes_to_image(torch.cat(keep_boxes), image_size)
     return pre, torch.sigmoid(torch.cat(keep_scores))
+
+
+def parameters_by_stage(model: nn.Module) -> dict[str, int]:
+    """Number of trainable parameters in each stage of a torchvision Mask R-CNN.
+
+    Args:
+        model: a torchvision ``MaskRCNN`` (the course's or the ResNet-50 one).
+
+    Returns:
+        ``{"backbone": ..., "FPN": ..., "RPN": ..., "box head": ..., "mask head": ...}``.
+    """
+    def count(*modules: nn.Module) -> int:
+        return sum(p.numel() for m in modules for p in m.parameters())
+
+    rh = model.roi_heads
+    fpn = model.backbone.fpn
+    return {"backbone": count(model.backbone) - count(fpn), "FPN": count(fpn), "RPN": count(model.rpn),
+            "box head": count(rh.box_head, rh.box_predictor), "mask head": count(rh.mask_head, rh.mask_predictor)}

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
@@ -41,6 +41,7 @@ class MaskRCNNConfig:
     backbone: str = "small"  # "small" (course model) or "resnet50" (torchvision's ResNet-50 FPN)
     pretrained: bool = False  # resnet50 only: download COCO weights (needs internet; asked for explicitly)
     channels: tuple[int, ...] = (32, 48, 64, 96)  # small backbone widths at strides 2, 4, 8, 16
+    depths: tuple[int, ...] = (2, 2, 2, 2)  # 3x3 convolutions per backbone stage (the first one strides)
     fpn_channels: int = 64  # channels of every FPN level (and of the RPN and RoI heads' input)
     anchor_sizes: tuple[tuple[int, ...], ...] = ((12, 18), (26, 36), (48, 64))  # anchor sides (px) per FPN level
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # anchor height/width ratios, the same at every level
@@ -55,6 +56,7 @@ class MaskRCNNConfig:
     mask_roi_output_size: int = 14  # RoIAlign grid for the mask head (mask logits are twice this)
     sampling_ratio: int = 1  # bilinear samples per RoIAlign bin side
     representation_size: int = 256  # width of the box head's two fully connected layers
+    box_head_convs: tuple[int, ...] = ()  # widths of 3x3 conv + batch-norm layers before the box head's FC layer
     mask_layers: tuple[int, ...] = (64, 64)  # widths of the mask head's 3x3 convolutions
     box_score_thresh: float = 0.05  # detections below this score are dropped at inference
     box_detections_per_img: int = 20  # at most this many detections per image (scenes have <= 6 objects)
@@ -77,14 +79,14 @@ class SmallBackbone(nn.Module):
         out_channels: channels of every returned level (what torchvision's heads need).
     """
 
-    def __init__(self, channels: tuple[int, ...] = (32, 48, 64, 96), fpn_channels: int = 64):
+    def __init__(self, channels: tuple[int, ...] = (32, 48, 64, 96), fpn_channels: int = 64,
+                 depths: tuple[int, ...] = (2, 2, 2, 2)):
         super().__init__()
         stages = []
         prev = 3
-        for i, c in enumerate(channels):
-            stages.append(nn.Sequential(_conv_bn(prev, c, stride=2), _conv_bn(c, c)))
+        for c, d in zip(channels, depths):  # each stage halves the resolution, then d - 1 more convs
+            stages.append(nn.Sequential(_conv_bn(prev, c, stride=2), *[_conv_bn(c, c) for _ in range(d - 1)]))
             prev = c
-            del i
         self.stages = nn.ModuleList(stages)
         self.fpn = FeaturePyramidNetwork(list(channels[1:]), fpn_channels)
         self.out_channels = fpn_channels
@@ -180,17 +182,23 @@ def build_maskrcnn(cfg: MaskRCNNConfig | None = None) -> MaskRCNN:
         raise ValueError(f"num_classes={cfg.num_classes}: it counts the background, so it must be >= 2 "
                          f"(1 object class + background); this course uses {NUM_CLASSES}")
     if cfg.backbone == "resnet50":
-        return _build_resnet50(cfg)
+        model = _build_resnet50(cfg)
+        model.config = cfg
+        return model
     if cfg.backbone != "small":
         raise ValueError(f"unknown backbone {cfg.backbone!r}; use 'small' or 'resnet50'")
-    backbone = SmallBackbone(cfg.channels, cfg.fpn_channels)
+    backbone = SmallBackbone(cfg.channels, cfg.fpn_channels, cfg.depths)
     c = cfg.fpn_channels
     anchors = AnchorGenerator(cfg.anchor_sizes, (cfg.aspect_ratios,) * len(cfg.anchor_sizes))
     rpn_head = RPNHead(c, anchors.num_anchors_per_location()[0])
     # All objects are small, so RoIs are pooled from the finest level only (stride 4).
     box_pool = MultiScaleRoIAlign(["0"], cfg.roi_output_size, cfg.sampling_ratio)
     mask_pool = MultiScaleRoIAlign(["0"], cfg.mask_roi_output_size, cfg.sampling_ratio)
-    box_head = TwoMLPHead(c * cfg.roi_output_size ** 2, cfg.representation_size)
+    if cfg.box_head_convs:
+        box_head = FastRCNNConvFCHead((c, cfg.roi_output_size, cfg.roi_output_size), list(cfg.box_head_convs),
+                                      [cfg.representation_size], norm_layer=nn.BatchNorm2d)
+    else:
+        box_head = TwoMLPHead(c * cfg.roi_output_size ** 2, cfg.representation_size)
     box_predictor = FastRCNNPredictor(cfg.representation_size, cfg.num_classes)
     mask_head = MaskRCNNHeads(c, list(cfg.mask_layers), 1)
     mask_predictor = MaskRCNNPredictor(cfg.mask_layers[-1], cfg.mask_layers[-1], cfg.num_classes)
@@ -210,6 +218,7 @@ def build_maskrcnn(cfg: MaskRCNNConfig | None = None) -> MaskRCNN:
     if cfg.exact_paste:
         t = model.transform
         model.transform = ShapesTransform(t.min_size, t.max_size, t.image_mean, t.image_std, _skip_resize=True)
+    model.config = cfg  # saved with checkpoints, so load_maskrcnn can rebuild the same model
     return model
 
 

@@ -15,6 +15,7 @@ import torch
 from matplotlib.patches import Rectangle
 
 from ..data.classes import CLASSES
+from ..metrics.counting import keep_confident
 from .scenes import draw_instances, hwc
 
 LOSS_NAMES: dict[str, str] = {
@@ -197,24 +198,6 @@ def show_mask_stages(insp, max_objects: int = 4) -> plt.Figure:
     return fig
 
 
-def keep_confident(pred: dict, score_thresh: float = 0.5, mask_thresh: float = 0.5) -> dict:
-    """A prediction restricted to scores >= ``score_thresh``, with masks binarised at ``mask_thresh``.
-
-    Args:
-        pred: ``boxes`` (N, 4), ``labels`` (N,), ``scores`` (N,), ``masks`` (N, 1, H, W) probabilities.
-        score_thresh: minimum detection score kept.
-        mask_thresh: probability above which a mask pixel is on.
-
-    Returns:
-        dict with the kept ``boxes``, ``labels``, ``scores`` and bool ``masks`` (K, H, W).
-    """
-    keep = pred["scores"] >= score_thresh
-    masks = pred["masks"][keep]
-    masks = masks[:, 0] if masks.dim() == 4 else masks
-    return {"boxes": pred["boxes"][keep], "labels": pred["labels"][keep], "scores": pred["scores"][keep],
-            "masks": masks > mask_thresh}
-
-
 def show_detections(images: Sequence[torch.Tensor], preds: Sequence[dict], targets: Sequence[dict] | None = None,
                     score_thresh: float = 0.5, mask_thresh: float = 0.5, scale: int = 3) -> plt.Figure:
     """Predicted instances (mask, box, class and score) per image, above the ground truth.
@@ -276,3 +259,95 @@ def detection_viewer(images: Sequence[torch.Tensor], preds: Sequence[dict], targ
                                                       description="score ≥", continuous_update=False),
                        mask_thresh=FloatSlider(value=mask_thresh, min=0.05, max=0.95, step=0.05,
                                                description="mask >", continuous_update=False))
+
+
+def show_roipool_vs_roialign(image: torch.Tensor, box: Sequence[float], stride: int = 8,
+                             output_size: int = 7) -> plt.Figure:
+    """What RoIPool's rounding does to a crop, next to RoIAlign, on a coarse "feature map".
+
+    The image is average-pooled by ``stride`` (a stand-in for a backbone's feature map); the box is
+    then pooled with ``torchvision.ops.roi_pool`` (box and bins rounded to whole cells, max) and
+    ``roi_align`` (exact positions, bilinear samples, ``aligned=True``).
+
+    Args:
+        image: (3, H, W) float in [0, 1].
+        box: (x1, y1, x2, y2) in image pixels.
+        stride: pixels per feature cell.
+        output_size: side of the pooled grid.
+
+    Returns:
+        the matplotlib figure.
+    """
+    from torchvision.ops import roi_align, roi_pool
+
+    feats = torch.nn.functional.avg_pool2d(image[None], stride)  # (1, 3, H/s, W/s)
+    b = torch.tensor([list(box)], dtype=torch.float32)  # (1, 4)
+    pooled = roi_pool(feats, [b], output_size, 1 / stride)[0]  # (3, S, S)
+    aligned = roi_align(feats, [b], output_size, 1 / stride, sampling_ratio=2, aligned=True)[0]  # (3, S, S)
+    x1, y1, x2, y2 = (round(float(v) / stride) * stride for v in box)  # the box RoIPool actually reads
+    fig, axes = plt.subplots(1, 4, figsize=(11, 3))
+    _image_ax(axes[0], image, "image and the box")
+    _boxes(axes[0], b, colour="yellow", lw=1.5)
+    _boxes(axes[0], torch.tensor([[x1, y1, x2 + stride, y2 + stride]], dtype=torch.float32), colour="red", lw=1)
+    axes[1].imshow(hwc(feats[0].clamp(0, 1)), interpolation="nearest")
+    axes[1].set_title(f"feature map (stride {stride}):\n{feats.shape[-2]} x {feats.shape[-1]} cells", fontsize=9)
+    axes[1].axis("off")
+    _image_ax(axes[2], pooled, f"RoIPool {output_size}x{output_size}:\nrounded to cells (red box)")
+    _image_ax(axes[3], aligned, f"RoIAlign {output_size}x{output_size}:\nexact box, bilinear")
+    fig.tight_layout()
+    return fig
+
+
+def plot_ap_per_iou(results: dict[str, dict[str, float]], ax: plt.Axes | None = None) -> plt.Figure:
+    """AP at each IoU threshold 0.50 ... 0.95, one line per IoU type (from ``coco_evaluate(per_iou=True)``).
+
+    Args:
+        results: ``{iou_type: {"AP@50": ..., ..., "AP@95": ..., "AP": ...}}``.
+        ax: axes to draw in (default: a new figure).
+
+    Returns:
+        the matplotlib figure.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+    else:
+        fig = ax.figure
+    for iou_type, r in results.items():
+        keys = sorted((k for k in r if k.startswith("AP@")), key=lambda k: int(k[3:]))
+        name = {"segm": "mask", "bbox": "box"}.get(iou_type, iou_type)
+        ax.plot([int(k[3:]) / 100 for k in keys], [r[k] for k in keys], "o-", label=f"{name} (AP = {r['AP']:.3f})")
+    ax.set_xlabel("IoU threshold")
+    ax.set_ylabel("AP at that threshold")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("AP[.50:.95] is the mean of these ten points", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_counting(rows: dict[str, dict[str, float]]) -> plt.Figure:
+    """Bar charts of counting scores per method (from ``metrics.counting.counting_comparison``).
+
+    Args:
+        rows: ``{method: separation_report}``.
+
+    Returns:
+        the matplotlib figure.
+    """
+    keys = [("exact_count_images", "scenes with every count right"),
+            ("touching_recovered", "touching objects recovered"), ("recovered", "all objects recovered")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
+    names = list(rows)
+    colours = ["tab:green", "tab:gray", "tab:orange", "tab:blue"][: len(names)]
+    for ax, (key, title) in zip(axes, keys):
+        vals = [rows[n][key] for n in names]
+        ax.barh(range(len(names)), vals, color=colours)
+        for i, v in enumerate(vals):
+            ax.text(min(v, 0.98), i, f"{v:.2f}", va="center", ha="right", fontsize=8, color="white")
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels([n.replace(" (", "\n(") for n in names] if ax is axes[0] else [], fontsize=7)
+        ax.set_xlim(0, 1)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
