@@ -95,6 +95,20 @@ def test_bottom_up_overfits_a_few_scenes():
     assert float(loss) < 0.5 * first
 
 
+@pytest.mark.slow
+def test_train_bottom_up_smoke(tmp_path):
+    cfg = BU.BottomUpConfig(channels=(4, 8, 8, 8, 8), num_train=8, num_val=4, num_epochs=1, batch_size=4,
+                            max_minutes=None)
+    images, targets = BU.preload_boundary("train", 3, cfg)
+    assert images.dtype == targets.dtype == torch.uint8 and targets.max() <= BU.BOUNDARY
+    model, history, scores = BU.train_bottom_up(cfg, device="cpu", checkpoint=str(tmp_path / "bu.pt"),
+                                                live_plot=False, progress=False)
+    assert {"iou_0", "iou_1", "iou_2", "miou"} <= set(scores)
+    loaded = BU.load_bottom_up(str(tmp_path / "bu.pt"))
+    image = make_scene(1, 0)["image"][None]
+    torch.testing.assert_close(loaded(image), model.cpu()(image))
+
+
 # ---- storage formats -------------------------------------------------------------------------
 
 def test_rle_round_trip_and_column_major_runs():
