@@ -62,6 +62,10 @@ def lab_env(workdir: Path, expose_app: bool = False) -> dict[str, str]:
         target = dirs["settings"] / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(values))
+    # Notebook checkpoints (written when a notebook is opened) go to the temp folder, not notebooks/.
+    (dirs["config"] / "jupyter_server_config.json").write_text(
+        json.dumps({"FileCheckpoints": {"checkpoint_dir": str(workdir / "lab-checkpoints")}})
+    )
     if expose_app:
         (dirs["config"] / "jupyter_lab_config.json").write_text(json.dumps({"LabApp": {"expose_app_in_browser": True}}))
     env = dict(os.environ)
