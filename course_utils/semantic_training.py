@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
+import torch.nn.functional as F
 
 from .data.classes import NUM_CLASSES
 from .data.datasets import split_seed
@@ -108,9 +110,31 @@ class FCNTrainConfig:
     num_epochs: int = 6  # passes over the training scenes
     lr: float = 1e-2  # peak learning rate of the OneCycle schedule (AdamW)
     weight_decay: float = 1e-4  # AdamW weight decay
+    class_weight_power: float = 0.5  # loss weight per class = frequency ** -power (0: plain cross-entropy)
     boundary_width: int = 3  # also score pixels within this many px of a class boundary
     max_minutes: float | None = None  # stop training after this much wall-clock time
     seed: int = 0  # seeds initialisation and crop order
+
+
+def class_weights(labels: torch.Tensor, num_classes: int, power: float = 0.5) -> torch.Tensor:
+    """Per-class loss weights from pixel frequencies: ``freq ** -power``, scaled to a pixel-weighted mean of 1.
+
+    Rare classes (the shapes) get larger weights, so they pull harder on the loss; ``power=0``
+    gives all ones, ``power=1`` full inverse frequency. Classes that never occur get weight 0.
+
+    Args:
+        labels: int (N, H, W) training label maps.
+        num_classes: C.
+        power: how strongly to favour rare classes.
+
+    Returns:
+        (C,) float32 weights for ``F.cross_entropy(weight=...)``.
+    """
+    counts = torch.bincount(labels.reshape(-1).long(), minlength=num_classes).double()  # (C,)
+    freq = counts / counts.sum()
+    w = torch.where(counts > 0, freq.clamp(min=1e-12) ** -power, torch.zeros_like(freq))
+    w = w / (w * freq).sum()  # the average pixel keeps weight 1, so the learning rate means the same
+    return w.float()
 
 
 def time_to_miou(history, target: float = 0.9) -> float | None:
@@ -149,6 +173,8 @@ def train_fcn(cfg: FCNTrainConfig = FCNTrainConfig(), *, data=None, val_data=Non
     loader = CropLoader(train_images, train_labels, cfg.batch_size, cfg.crop, seed=cfg.seed)
     val_loader = CropLoader(val_images, val_labels, 64, crop=None, flip=False, shuffle=False)
     model = build_fcn(cfg.num_classes, cfg.variant, channels=cfg.channels, convs_per_stage=cfg.convs_per_stage)
+    weights = class_weights(train_labels, cfg.num_classes, cfg.class_weight_power).to(device)
+    loss_fn = partial(F.cross_entropy, weight=weights)
     clock = {"val": 0.0, "start": time.perf_counter()}
 
     def val_fn(m):
@@ -158,7 +184,7 @@ def train_fcn(cfg: FCNTrainConfig = FCNTrainConfig(), *, data=None, val_data=Non
         clock["val"] += time.perf_counter() - t0
         return {**scores, "elapsed_s": elapsed}
 
-    history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, val_fn=val_fn,
+    history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, val_fn=val_fn, loss_fn=loss_fn,
                   weight_decay=cfg.weight_decay, max_minutes=cfg.max_minutes, live_plot=live_plot,
                   progress=progress, title=f"FCN-{cfg.variant}")
     scores = evaluate_semantic(model, val_loader, cfg.num_classes, device=device, boundary_width=cfg.boundary_width)
@@ -167,3 +193,52 @@ def train_fcn(cfg: FCNTrainConfig = FCNTrainConfig(), *, data=None, val_data=Non
 
         save_checkpoint(model, checkpoint, history=history, train_config=cfg)
     return model, history, scores
+
+
+@dataclass(frozen=True)
+class PixelTrainConfig:
+    """A per-pixel classifier training run (lesson 01's defaults)."""
+
+    hidden: int = 32  # MLP width; 0 = logistic regression
+    with_coords: bool = False  # also feed each pixel's (y, x) position
+    num_train: int = 500  # training scenes
+    num_val: int = 128  # validation scenes (split "val")
+    crop: int = 32  # random crops: 1,024 pixels per crop is plenty for a model that sees one pixel
+    batch_size: int = 16  # crops per step
+    num_epochs: int = 10  # passes over the training scenes
+    lr: float = 3e-2  # peak learning rate (OneCycle, AdamW)
+    seed: int = 0  # seeds initialisation and crop order
+
+
+def train_pixel_classifier(cfg: PixelTrainConfig = PixelTrainConfig(), *, data=None, val_data=None, device=None,
+                           live_plot: bool = False, progress: bool = True, checkpoint: str | None = None,
+                           **overrides):
+    """Train lesson 01's per-pixel classifier (a few seconds on a CPU).
+
+    Args:
+        cfg: the run's configuration; keyword ``overrides`` replace its fields.
+        data: preloaded training (images, labels) (default: ``cfg.num_train`` "train" scenes).
+        val_data: preloaded validation (images, labels) (default: ``cfg.num_val`` "val" scenes).
+        device: where to train.
+        live_plot: live loss figure (notebooks).
+        progress: progress bar.
+        checkpoint: save the model under this name/path.
+
+    Returns:
+        (model in eval mode, ``History``, validation scores dict).
+    """
+    from .engine import evaluate_semantic, get_device, seed_everything
+    from .models.pixel import build_pixel_classifier
+    from .training import fit
+
+    cfg = replace(cfg, **overrides) if overrides else cfg
+    device = torch.device(device) if device is not None else get_device()
+    seed_everything(cfg.seed)
+    train_images, train_labels = data if data is not None else preload_semantic("train", cfg.num_train)
+    val_images, val_labels = val_data if val_data is not None else preload_semantic("val", cfg.num_val)
+    model = build_pixel_classifier(cfg.hidden, cfg.with_coords)
+    loader = CropLoader(train_images, train_labels, cfg.batch_size, cfg.crop, seed=cfg.seed)
+    history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, live_plot=live_plot,
+                  progress=progress, title="per-pixel classifier", checkpoint=checkpoint)
+    val_loader = CropLoader(val_images, val_labels, 64, crop=None, flip=False, shuffle=False)
+    return model, history, evaluate_semantic(model, val_loader, NUM_CLASSES, device=device, boundary_width=3)

@@ -132,6 +132,28 @@ def compute_loss(model: nn.Module, images: Any, targets: Any,
     return total, terms
 
 
+def one_cycle_lr(progress: float, lr: float, warmup: float = 0.25, start_div: float = 25.0,
+                 final_div: float = 1e4) -> float:
+    """The OneCycle learning rate at ``progress`` in [0, 1]: cosine warm-up to ``lr``, then cosine decay.
+
+    Args:
+        progress: fraction of training done (steps done / total, or time used / budget).
+        lr: the peak learning rate.
+        warmup: fraction of training spent warming up.
+        start_div: the schedule starts at ``lr / start_div``.
+        final_div: and ends at ``lr / start_div / final_div`` (as ``torch.optim.lr_scheduler.OneCycleLR``).
+
+    Returns:
+        the learning rate.
+    """
+    p = min(max(progress, 0.0), 1.0)
+    low, end = lr / start_div, lr / start_div / final_div
+    if p < warmup:
+        return low + (lr - low) * (1 - math.cos(math.pi * p / warmup)) / 2
+    q = (p - warmup) / (1 - warmup)
+    return end + (lr - end) * (1 + math.cos(math.pi * q)) / 2
+
+
 def _amp_settings(device: torch.device, amp: bool | None) -> tuple[bool, torch.dtype | None]:
     """Whether to autocast, and to which dtype: bf16 on CUDA when supported, else fp16 with a GradScaler."""
     if device.type != "cuda" or amp is False:
@@ -162,9 +184,12 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
         loss_fn: ``(logits, targets) -> loss`` for logits models (default cross-entropy).
         val_fn: ``val_fn(model) -> {metric: float}`` called after every epoch (model in eval mode).
         optimizer: default AdamW over the parameters that require gradients.
-        scheduler: "onecycle" (OneCycleLR over all steps) or None (constant learning rate).
+        scheduler: "onecycle" (``one_cycle_lr`` over all steps) or None (constant learning rate). With
+            ``max_minutes``, the schedule follows whichever runs out first, steps or time, so a
+            slow machine still finishes the cycle (and its final low-learning-rate phase) in time.
         weight_decay: AdamW weight decay of the default optimiser.
-        max_minutes: stop after this much wall-clock time (checked after every step).
+        max_minutes: wall-clock budget of the training steps (validation excluded); training stops when
+            it is used up, and the OneCycle schedule is squeezed into it.
         live_plot: redraw loss and validation curves in place (notebooks only).
         progress: show a ``tqdm.auto`` progress bar.
         checkpoint: a name (``engine.checkpoint_path(name)``) or a path; the final model is saved there.
@@ -191,27 +216,30 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     total = num_epochs * len(train_loader)
-    sched = None
-    if scheduler == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total, pct_start=0.25)
-    elif scheduler is not None:
+    if scheduler not in ("onecycle", None):
         raise ValueError(f"scheduler must be 'onecycle' or None, not {scheduler!r}")
+    peaks = [g["lr"] for g in optimizer.param_groups]  # the schedule's peak learning rate per group
     use_amp, amp_dtype = _amp_settings(device, amp)
     scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
 
     history = History()
-    plot = LivePlot(live_plot, title)
+    plot = LivePlot(live_plot, title, validation=val_fn is not None)
     bar = tqdm(total=total, desc="training", disable=not progress, leave=True)
     start = time.perf_counter()
-    deadline = start + 60 * max_minutes if max_minutes else math.inf
+    budget = 60 * max_minutes if max_minutes else math.inf  # seconds of training steps allowed
+    excluded = 0.0  # seconds spent on validation and plotting, not counted against the budget
     pending: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []  # unread losses, on the device
-    last_plot = start
+    last_plot, plotted = start, 0  # when the live plot was last drawn, and with how many logged steps
     step, batch = 0, 0
     try:
         for epoch in range(1, num_epochs + 1):
             model.train()
             epoch_start, epoch_steps, epoch_loss_sum = time.perf_counter(), 0, 0.0
             for images, targets in train_loader:
+                if scheduler == "onecycle":
+                    used = (time.perf_counter() - start - excluded) / budget
+                    for group, peak in zip(optimizer.param_groups, peaks):
+                        group["lr"] = one_cycle_lr(max(step / total, used), peak)
                 images, targets = to_device(images, device), to_device(targets, device)
                 batch = batch_size_of(images)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
@@ -229,20 +257,20 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
                     scaler.update()
                 else:
                     optimizer.step()
-                if sched is not None and step < total - 1:
-                    sched.step()
                 step += 1
                 epoch_steps += 1
                 pending.append((loss.detach(), terms))
-                out_of_time = time.perf_counter() > deadline
+                out_of_time = time.perf_counter() - start - excluded > budget
                 if len(pending) >= log_every or out_of_time:
                     epoch_loss_sum += _log(history, pending, step, epoch, optimizer)
                     bar.update(len(pending))
                     bar.set_postfix(epoch=f"{epoch}/{num_epochs}", loss=f"{history.steps[-1]['loss']:.4f}")
                     pending = []
                     if time.perf_counter() - last_plot > 5:
+                        t0 = time.perf_counter()
                         plot.update(history)
-                        last_plot = time.perf_counter()
+                        last_plot, plotted = time.perf_counter(), len(history.steps)
+                        excluded += last_plot - t0
                 if out_of_time:
                     break
             if pending:
@@ -252,6 +280,7 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
             seconds = time.perf_counter() - epoch_start
             summary = {"epoch": epoch, "train_loss": epoch_loss_sum / max(epoch_steps, 1), "time_s": seconds,
                        "steps_per_s": epoch_steps / seconds if seconds else math.nan}
+            t0 = time.perf_counter()
             if val_fn is not None:
                 model.eval()
                 with torch.no_grad():
@@ -259,11 +288,16 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
                 model.train()
             history.epochs.append(summary)
             bar.set_postfix({k: f"{v:.4f}" for k, v in summary.items() if k in ("train_loss", "miou", "loss")})
-            plot.update(history)
-            last_plot = time.perf_counter()
-            if time.perf_counter() > deadline:
-                history.stopped_early = (f"max_minutes={max_minutes} reached after {step} of {total} steps "
-                                         f"(epoch {epoch} of {num_epochs}); the schedule did not finish")
+            if val_fn is not None or epoch == num_epochs or time.perf_counter() - last_plot > 5:
+                plot.update(history)  # drawing costs ~0.1-0.3 s: not after every short epoch
+                last_plot, plotted = time.perf_counter(), len(history.steps)
+            excluded += time.perf_counter() - t0
+            if time.perf_counter() - start - excluded > budget:
+                if step < total:
+                    history.stopped_early = (f"the time budget max_minutes={max_minutes} was used up after {step} of "
+                                             f"{total} steps (epoch {epoch} of {num_epochs})"
+                                             + ("; the learning-rate schedule was squeezed into it"
+                                                if scheduler == "onecycle" else ""))
                 break
     except TrainingError as err:
         err.history = history
@@ -275,6 +309,8 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
             raise TrainingError(OOM_MESSAGE.format(device=device.type.upper(), batch=batch), history) from None
         raise
     finally:
+        if len(history.steps) != plotted:
+            plot.update(history)  # the final state, also after an early stop
         bar.close()
         plot.close()
         history.total_steps = step

@@ -181,3 +181,76 @@ def test_to_device_moves_nested_tensors():
     batch = ((torch.zeros(1),), [{"boxes": torch.zeros(2, 4), "image_id": 3}])
     moved = engine.to_device(batch, torch.device("cpu"))
     assert moved[1][0]["image_id"] == 3 and isinstance(moved[0], tuple)
+
+
+def test_live_plot_updates_one_display_in_place_and_closes(monkeypatch):
+    import IPython.display
+    import matplotlib.pyplot as plt
+
+    from course_utils.viz import training as viz_training
+
+    calls = {"display": 0, "update": 0}
+
+    class Handle:
+        def update(self, fig):
+            calls["update"] += 1
+
+    def fake_display(obj, display_id=None):
+        assert display_id is True
+        calls["display"] += 1
+        return Handle()
+
+    monkeypatch.setattr(viz_training, "in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    plt.close("all")
+    batch = one_batch()
+    engine.fit(TinySegmenter(), [batch] * 3, num_epochs=3, lr=1e-3, device="cpu", progress=False, log_every=1,
+               val_fn=lambda m: engine.evaluate_semantic(m, [batch], 3))
+    assert calls["display"] == 1 and calls["update"] >= 2
+    assert plt.get_fignums() == []
+
+
+def test_one_cycle_lr_matches_torch_schedule():
+    from course_utils.training import one_cycle_lr
+
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    total = 2001
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=total, pct_start=0.25,
+                                                anneal_strategy="cos", cycle_momentum=False)
+    lrs = []
+    for _ in range(total):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step() if len(lrs) < total else None
+    for i in (0, 100, 500, 1000, 1800, 2000):
+        assert one_cycle_lr(i / (total - 1), 0.1) == pytest.approx(lrs[i], rel=1e-2, abs=1e-7)
+
+
+def test_time_budget_squeezes_the_schedule(monkeypatch):
+    """With max_minutes, the learning rate follows the clock: it has annealed when time runs out."""
+    from course_utils import training
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(training.time, "perf_counter", lambda: clock["t"])
+    model = TinySegmenter()
+    batch = one_batch()
+    seen = []
+
+    def loss_fn(logits, targets):
+        clock["t"] += 6.0  # every step "takes" 6 s: a 1-minute budget allows 10 steps
+        return nn.functional.cross_entropy(logits, targets)
+
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    orig_step = opt.step
+
+    def step(*a, **k):
+        seen.append(opt.param_groups[0]["lr"])
+        return orig_step(*a, **k)
+
+    monkeypatch.setattr(opt, "step", step)
+    hist = engine.fit(model, [batch] * 100, num_epochs=5, lr=1e-2, optimizer=opt, device="cpu", max_minutes=1,
+                      loss_fn=loss_fn,
+                      live_plot=False, progress=False)
+    assert 10 <= hist.total_steps <= 11  # the step that crosses the budget still finishes
+    assert "max_minutes=1" in hist.stopped_early
+    assert max(seen) > 5e-3 and seen[-1] < 1e-3  # warmed up, then annealed within the budget

@@ -4,9 +4,11 @@ The encoder is five VGG-style stages (3x3 conv + BatchNorm + ReLU, then 2x2 max-
 stage k works at stride 2**k: features at strides 8, 16 and 32. A 1x1 convolution turns the
 stride-32 features into class scores; FCN-32s upsamples them 32x in one go. FCN-16s first adds
 scores from the stride-16 features (a *skip*), FCN-8s also from the stride-8 features, which
-restores detail at boundaries. Every upsampling is a transposed convolution initialised as
-bilinear interpolation (and trained with the rest). Skip score layers start at zero, so an
-untrained FCN-8s behaves like FCN-32s and learns to use the skips.
+restores detail at boundaries. The x2 upsamplings between skips are transposed convolutions
+initialised as bilinear interpolation and trained with the rest; the last step to full size is
+fixed bilinear interpolation, as in the FCN paper (``final_upsampling="transposed"`` learns it
+too). Skip score layers start at zero, so an untrained FCN-8s behaves like FCN-32s and learns
+to use the skips.
 
 Any input size works: the image is padded (replicating its edge) up to a multiple of 32 and the
 logits are cropped back, so the output is exactly (B, C, H, W) for an (B, 3, H, W) input.
@@ -40,7 +42,9 @@ class FCNConfig:
     variant: str = "8s"  # "32s", "16s" or "8s": the finest stride whose features reach the output
     channels: tuple[int, ...] = (16, 32, 64, 128, 128)  # width of the 5 encoder stages (strides 2..32)
     convs_per_stage: tuple[int, ...] = (1, 1, 2, 2, 2)  # 3x3 convs in each stage before its pooling
-    learn_upsampling: bool = True  # train the bilinear-initialised transposed convolutions
+    learn_upsampling: bool = True  # train the x2 transposed convolutions between skips (bilinear at the start)
+    final_upsampling: str = "bilinear"  # last step to full size: "bilinear" (fixed, as in the FCN paper) or
+    # "transposed" (a transposed convolution initialised as bilinear and trained; slower on a CPU)
 
 
 def bilinear_kernel(factor: int) -> torch.Tensor:
@@ -154,7 +158,10 @@ class FCN(nn.Module):
                 nn.init.zeros_(getattr(self, skip).weight)
                 nn.init.zeros_(getattr(self, skip).bias)
         self.output_stride = int(config.variant[:-1])
-        self.upsample = bilinear_upsampler(n, self.output_stride, trainable)
+        if config.final_upsampling not in ("bilinear", "transposed"):
+            raise ValueError(f"final_upsampling must be 'bilinear' or 'transposed', got {config.final_upsampling!r}")
+        self.upsample = (bilinear_upsampler(n, self.output_stride, trainable)
+                         if config.final_upsampling == "transposed" else None)
 
     def features(self, images: torch.Tensor) -> dict[int, torch.Tensor]:
         """Encoder features by stride.
@@ -203,8 +210,13 @@ class FCN(nn.Module):
         h, w = images.shape[-2:]
         ph, pw = -h % 32, -w % 32
         x = F.pad(images, (0, pw, 0, ph), mode="replicate") if ph or pw else images  # (B, 3, H', W')
-        logits = self.upsample(self.coarse_scores(x))  # (B, C, H', W')
-        return logits[..., :h, :w]
+        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPUs
+        scores = self.coarse_scores(x)  # (B, C, H'/stride, W'/stride)
+        if self.upsample is not None:
+            logits = self.upsample(scores)  # (B, C, H', W')
+        else:
+            logits = F.interpolate(scores, scale_factor=self.output_stride, mode="bilinear", align_corners=False)
+        return logits[..., :h, :w].contiguous()
 
 
 def build_fcn(num_classes: int = NUM_CLASSES, variant: str = "8s", **kwargs) -> FCN:

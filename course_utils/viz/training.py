@@ -29,12 +29,13 @@ def plot_history(history, axes=None, title: str | None = None):
         the matplotlib figure.
     """
     if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+        ncols = 2 if history.val_keys() else 1
+        fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 3.2), squeeze=False)
+        axes = list(axes[0])
     else:
         fig = axes[0].figure
-    ax_loss, ax_val = axes
+    ax_loss, ax_val = axes[0], (axes[1] if len(axes) > 1 else None)
     ax_loss.clear()
-    ax_val.clear()
     steps = [s["step"] for s in history.steps]
     loss_keys = [k for k in (history.steps[0] if history.steps else {}) if k not in ("step", "epoch", "lr")]
     for key in loss_keys:
@@ -48,7 +49,14 @@ def plot_history(history, axes=None, title: str | None = None):
         ax_loss.legend(fontsize=7)
     ax_loss.grid(alpha=0.3)
 
-    val_keys = [k for k in history.val_keys() if not k.startswith("iou_") and not k.startswith("boundary_iou_")]
+    if ax_val is None:
+        if title:
+            ax_loss.set_title(title)
+        fig.tight_layout()
+        return fig
+    ax_val.clear()
+    val_keys = [k for k in history.val_keys()
+                if not k.startswith(("iou_", "boundary_iou_")) and k != "elapsed_s"]
     epochs = [e["epoch"] for e in history.epochs]
     for key in val_keys:
         ax_val.plot(epochs, [e.get(key, math.nan) for e in history.epochs], "o-", label=key)
@@ -74,11 +82,13 @@ class LivePlot:
     Args:
         enabled: set False to switch it off; it is also off outside a Jupyter kernel.
         title: figure title.
+        validation: also draw a panel of validation metrics per epoch.
     """
 
-    def __init__(self, enabled: bool = True, title: str | None = None):
+    def __init__(self, enabled: bool = True, title: str | None = None, validation: bool = True):
         self.enabled = enabled and in_notebook()
         self.title = title
+        self.validation = validation
         self.fig = None
         self.handle = None
 
@@ -89,8 +99,9 @@ class LivePlot:
         from IPython.display import display
 
         if self.fig is None:
-            self.fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-            self.axes = axes
+            ncols = 2 if self.validation else 1
+            self.fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 3.2), squeeze=False)
+            self.axes = list(axes[0])
         plot_history(history, self.axes, self.title)
         if self.handle is None:
             self.handle = display(self.fig, display_id=True)
