@@ -7,7 +7,7 @@
   (or train one from scratch when lesson 06's checkpoint is missing);
 - ``try_pretrained_maskrcnn`` asks the package's builder for torchvision's COCO weights without
   ever hanging on the network;
-- ``predict_dataset`` and ``export_results`` turn a model's outputs into a COCO results JSON;
+- ``export_results`` turns a model's outputs into a COCO results JSON;
 - ``simulate_out_of_memory`` shows the message the training loop gives on a CUDA OOM.
 """
 
@@ -274,32 +274,6 @@ def train_on_coco(model: nn.Module, dataset, cfg: OwnDataConfig | None = None, f
                title="Mask R-CNN on your data: " + ("fine-tuning" if fine_tuning else "from scratch"))
 
 
-@torch.no_grad()
-def predict_dataset(model: nn.Module, dataset, device: torch.device | str | None = None,
-                    batch_size: int = 8) -> list[dict]:
-    """Run a detection model over every image of a dataset.
-
-    Args:
-        model: a torchvision-style Mask R-CNN.
-        dataset: yields (image (3, H, W), target) pairs, e.g. ``CocoInstanceDataset``.
-        device: where to run (default: the model's device).
-        batch_size: images per forward pass.
-
-    Returns:
-        one dict per image, on the CPU: ``boxes`` (N, 4) xyxy, ``labels`` (N,) model labels,
-        ``scores`` (N,), ``masks`` (N, 1, H, W) probabilities.
-    """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval().to(device)
-    out = []
-    for start in range(0, len(dataset), batch_size):
-        images = [dataset[i][0].to(device) for i in range(start, min(start + batch_size, len(dataset)))]
-        out += [{k: v.cpu() for k, v in p.items()} for p in model(images)]
-    model.train(was_training)
-    return out
-
-
 def export_results(predictions: list[dict], dataset, path: str | Path, score_threshold: float = 0.05,
                    mask_threshold: float = 0.5) -> list[dict]:
     """Write predictions as a COCO results JSON (the file ``COCO.loadRes`` and the COCO servers read).
@@ -308,7 +282,7 @@ def export_results(predictions: list[dict], dataset, path: str | Path, score_thr
     and each prediction gets the COCO id of its image (``dataset.ids``).
 
     Args:
-        predictions: from ``predict_dataset``, in the dataset's order.
+        predictions: from ``metrics.coco_eval.predict_dataset``, in the dataset's order.
         dataset: the ``CocoInstanceDataset`` the predictions were made on.
         path: the JSON file to write.
         score_threshold: leave out detections below this score.

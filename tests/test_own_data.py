@@ -125,10 +125,11 @@ def test_results_json_of_a_perfect_model_scores_ap_one(tmp_path: Path) -> None:
     from pycocotools.cocoeval import COCOeval
 
     from course_utils.data.coco import CocoInstanceDataset
-    from course_utils.own_data import export_results, predict_dataset
+    from course_utils.metrics.coco_eval import predict_dataset
+    from course_utils.own_data import export_results
 
     ds = CocoInstanceDataset(sample_dir() / "val")
-    preds = predict_dataset(OracleDetector(ds), ds, batch_size=5)
+    preds, _ = predict_dataset(OracleDetector(ds), ds, batch_size=5)
     assert len(preds) == len(ds)
     results = export_results(preds, ds, tmp_path / "results.json")
     on_disk = json.loads((tmp_path / "results.json").read_text())
