@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LAB_PORT ?= 8888
-LAB_TOKEN ?= $(shell $(PYTHON) -c "import secrets; print(secrets.token_hex(16))")
+LAB_TOKEN ?=
 LAB_BROWSER ?= true
 PYTEST_ARGS ?=
 
@@ -26,9 +26,12 @@ lab: $(STAMP)
 	$(PY) -m course_utils check || true
 	$(MAKE) --no-print-directory serve-lab
 
-# The JupyterLab server on 127.0.0.1 with a token; `make lab` and the tests both use it.
+# The JupyterLab server on 127.0.0.1 with a token (a fresh random one unless LAB_TOKEN is set);
+# `make lab` and the tests both use it. Jupyter hides a token it was given, so print the link here.
 serve-lab:
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --IdentityProvider.token=$(LAB_TOKEN) \
+	@token="$(LAB_TOKEN)"; [ -n "$$token" ] || token=$$($(PYTHON) -c "import secrets; print(secrets.token_hex(16))"); \
+	echo ""; echo "    The course: http://127.0.0.1:$(LAB_PORT)/lab/tree/notebooks/00_start_here.ipynb?token=$$token"; echo ""; \
+	exec $(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --IdentityProvider.token=$$token \
 		--ServerApp.root_dir=$(CURDIR) --ServerApp.open_browser=$(LAB_BROWSER) --allow-root \
 		--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
 
