@@ -136,3 +136,25 @@ def test_confusion_meter_accumulates():
     assert torch.equal(meter.cm, total)
     scores = meter.scores(["a", "b", "c", "d", "e"])
     assert scores["miou"] == pytest.approx(sm.mean_iou(total)) and "iou_c" in scores and "boundary_miou" in scores
+
+
+def test_coarse_oracle_is_perfect_at_stride_1_and_worse_when_coarser():
+    g = torch.Generator().manual_seed(0)
+    target = torch.zeros(2, 32, 32, dtype=torch.long)
+    target[:, 5:20, 7:18] = 2
+    target[1, 20:, 20:] = 1
+    assert torch.equal(sm.coarse_oracle(target, 1, 3), target)
+    mious = [sm.mean_iou(sm.confusion_matrix(sm.coarse_oracle(target, s, 3), target, 3)) for s in (2, 8, 16)]
+    assert mious[0] >= mious[1] >= mious[2] and mious[2] < 1
+    del g
+
+
+def test_object_accuracy_and_count_regions():
+    pred = torch.tensor([[4, 4, 0, 5], [4, 0, 0, 5]])
+    masks = torch.zeros(2, 2, 4, dtype=torch.bool)
+    masks[0, :, :2] = True  # 4 pixels, 3 predicted 4
+    masks[1, :, 3] = True  # 2 pixels, both predicted 5
+    areas, acc = sm.object_accuracy(pred, masks, torch.tensor([4, 5]))
+    assert areas.tolist() == [4, 2] and acc.tolist() == pytest.approx([0.75, 1.0])
+    touching = torch.tensor([[4, 4, 0, 4], [0, 4, 0, 4]])
+    assert sm.count_regions(touching, 4) == 2 and sm.count_regions(touching, 6) == 0

@@ -68,14 +68,14 @@ def test_bilinear_upsampler_matches_interpolate_in_the_interior(factor):
     torch.testing.assert_close(up[..., m:-m, m:-m], ref[..., m:-m, m:-m], atol=1e-5, rtol=1e-5)
 
 
-def test_untrained_fcn8s_equals_fcn32s_path():
-    """Skip scores start at zero, so before training FCN-8s only sees the stride-32 scores."""
+def test_untrained_fcn8s_scores_are_the_upsampled_stride32_scores():
+    """Skip scores start at zero and the x2 upsamplers are bilinear: before training FCN-8s's stride-8 scores are
+    the stride-32 scores upsampled twice by bilinear interpolation, borders included."""
     torch.manual_seed(0)
     model = build_fcn(variant="8s", **SMALL).eval()
-    x = torch.rand(1, 3, 64, 64)
-    feats = model.features(x)
-    coarse = model.score32(feats[32])
-    expected = model.up16to8(model.up32to16(coarse))
+    x = torch.rand(1, 3, 64, 96)
+    coarse = model.score32(model.features(x)[32])
+    expected = F.interpolate(F.interpolate(coarse, scale_factor=2, mode="bilinear"), scale_factor=2, mode="bilinear")
     torch.testing.assert_close(model.coarse_scores(x), expected)
 
 
@@ -85,6 +85,9 @@ def test_fuse_skip_and_match_size():
     assert out.shape == skip.shape
     torch.testing.assert_close(out - skip, F.interpolate(coarse, size=(7, 9), mode="bilinear", align_corners=False))
     assert fcn_module.fuse_skip(coarse, skip, bilinear_upsampler(2, 2)).shape == skip.shape
+    exact = torch.rand(1, 2, 8, 8)  # exactly x2: the learned path at its bilinear start equals interpolate everywhere
+    torch.testing.assert_close(fcn_module.fuse_skip(coarse, exact, bilinear_upsampler(2, 2)) - exact,
+                               F.interpolate(coarse, size=(8, 8), mode="bilinear", align_corners=False))
     assert fcn_module.match_size(torch.rand(1, 1, 3, 3), (5, 2)).shape == (1, 1, 5, 2)
 
 

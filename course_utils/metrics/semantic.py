@@ -181,6 +181,60 @@ def scores_from_confusion(cm: torch.Tensor, class_names: list[str] | None = None
     return out
 
 
+def coarse_oracle(target: torch.Tensor, stride: int, num_classes: int) -> torch.Tensor:
+    """The best label map a model whose class scores live at ``stride`` can give with bilinear upsampling.
+
+    The "scores" are the true class fractions of every ``stride x stride`` cell (a perfect
+    classifier at that resolution); they are upsampled bilinearly and the arg-max is taken. The
+    mIoU of the result shows what resolution alone costs (FCN-32s vs FCN-8s), before any
+    classification error.
+
+    Args:
+        target: int (B, H, W) class ids, H and W multiples of ``stride``.
+        stride: cell size (e.g. 32 or 8).
+        num_classes: C.
+
+    Returns:
+        int64 (B, H, W) predictions.
+    """
+    onehot = F.one_hot(target.long(), num_classes).permute(0, 3, 1, 2).float()  # (B, C, H, W)
+    cells = F.avg_pool2d(onehot, stride)  # (B, C, H/stride, W/stride): class fractions per cell
+    return F.interpolate(cells, scale_factor=stride, mode="bilinear", align_corners=False).argmax(1)
+
+
+def object_accuracy(pred: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each object of one scene: its visible area and the fraction of its pixels given its class.
+
+    Args:
+        pred: int (H, W) predicted class ids.
+        masks: bool (N, H, W) visible mask of each object.
+        labels: int (N,) class id of each object.
+
+    Returns:
+        areas (N,) int64 pixels and accuracies (N,) float32 in [0, 1].
+    """
+    m = masks.bool().flatten(1)  # (N, H*W)
+    right = pred.reshape(1, -1) == labels.reshape(-1, 1)  # (N, H*W): pixel labelled as this object's class
+    areas = m.sum(1)
+    return areas, (m & right).sum(1).float() / areas.clamp(min=1)
+
+
+def count_regions(semantic: torch.Tensor, class_id: int) -> int:
+    """Number of 4-connected regions of ``class_id`` in a label map (touching objects count once).
+
+    Args:
+        semantic: int (H, W) class ids (truth or prediction).
+        class_id: the class to count.
+
+    Returns:
+        the number of connected regions.
+    """
+    from scipy import ndimage
+
+    _, n = ndimage.label((semantic == class_id).cpu().numpy())
+    return int(n)
+
+
 class ConfusionMeter:
     """Accumulates a confusion matrix over batches; ``scores()`` gives accuracy and IoUs.
 

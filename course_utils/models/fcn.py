@@ -114,7 +114,13 @@ def fuse_skip(coarse: torch.Tensor, skip: torch.Tensor, upsample: nn.Module | No
     if upsample is None:
         up = F.interpolate(coarse, size=skip.shape[-2:], mode="bilinear", align_corners=False)
     else:
-        up = match_size(upsample(coarse), skip.shape[-2:])  # (B, C, H, W)
+        # one cell of edge padding first, so border outputs are not pulled towards 0 by the transposed
+        # convolution's zero padding (with the bilinear kernel this equals F.interpolate at the border too)
+        f = upsample.stride[0] if isinstance(upsample, nn.ConvTranspose2d) else 0
+        x = F.pad(coarse, (1, 1, 1, 1), mode="replicate") if f else coarse
+        up = upsample(x)
+        up = up[..., f:up.shape[-2] - f, f:up.shape[-1] - f] if f else up
+        up = match_size(up, skip.shape[-2:])  # (B, C, H, W)
     return up + skip
 
 

@@ -1,0 +1,74 @@
+"""Lesson 01-03 figures draw without errors on shapes-world data and close cleanly (smoke tests)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from course_utils import training  # noqa: E402
+from course_utils.data import make_scene  # noqa: E402
+from course_utils.metrics import semantic as sm  # noqa: E402
+from course_utils.models.fcn import build_fcn, receptive_field_table  # noqa: E402
+from course_utils.viz import fcn as vf  # noqa: E402
+from course_utils.viz import semantic as vs  # noqa: E402
+from course_utils.viz import training as vt  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def batch():
+    scenes = [make_scene(1, i) for i in range(3)]
+    return torch.stack([s["image"] for s in scenes]), torch.stack([s["semantic"] for s in scenes]), scenes
+
+
+def _ok(fig):
+    assert isinstance(fig, plt.Figure) and fig.axes
+    plt.close(fig)
+
+
+def test_semantic_figures(batch):
+    images, targets, scenes = batch
+    pred = targets.clone()
+    pred[:, ::5] = 1
+    _ok(vs.show_label_map(targets[0]))
+    _ok(vs.show_pixels(images[0], targets[0], 10, 10, 4))
+    _ok(vs.show_predictions(images, targets, {"a": pred, "b": targets}))
+    _ok(vs.plot_confusion_matrix(sm.confusion_matrix(pred, targets, 7)))
+    _ok(vs.plot_confusion_matrix(sm.confusion_matrix(pred, targets, 7), normalize=False, drop_absent=False))
+    _ok(vs.plot_pixel_colours(images, targets, n=500))
+    _ok(vs.show_boundary_band(images[0], targets[0]))
+    scores = {"a": sm.scores_from_confusion(sm.confusion_matrix(pred, targets, 7), ["void", "sky", "grass", "water",
+                                                                                    "circle", "square", "triangle"])}
+    _ok(vs.plot_per_class_iou(scores))
+    table = vs.scores_table(scores, keys=["miou", "iou_void", "iou_sky"])
+    assert table.count("\n") == 2 and "| a |" in table and "n/a" in table  # void: absent, shown as n/a
+    areas, acc = sm.object_accuracy(pred[0], scenes[0]["masks"], scenes[0]["labels"])
+    _ok(vs.plot_object_accuracy({"a": (areas.repeat(4), acc.repeat(4))}, bins=2))
+    err = vs.error_map(pred[0], targets[0], images[0])
+    assert err.shape == (128, 128, 3)
+
+
+def test_fcn_figures(batch):
+    images, targets, _ = batch
+    _ok(vf.show_receptive_fields(build_fcn(channels=(4, 8, 8, 8, 8)), images[0], point=(40, 70)))
+    _ok(vf.plot_receptive_field_growth(receptive_field_table()))
+    _ok(vf.show_upsampling(torch.rand(4, 4), factor=8))
+    _ok(vf.show_checkerboard())
+    _ok(vf.show_context_windows(images[0], (5, 120)))
+    _ok(vf.show_edge_filters(images[0]))
+    for variant in ("32s", "16s", "8s"):
+        _ok(vf.show_fcn_diagram(variant))
+
+
+def test_training_figures():
+    hist = training.History(steps=[{"step": 1, "epoch": 1, "lr": 0.1, "loss": 1.0, "loss_box": 0.4},
+                                   {"step": 2, "epoch": 1, "lr": 0.1, "loss": 0.5, "loss_box": 0.2}],
+                            epochs=[{"epoch": 1, "train_loss": 0.7, "miou": 0.5, "iou_sky": 0.9}])
+    _ok(vt.plot_history(hist, title="t"))
+    _ok(vt.plot_history(training.History(steps=hist.steps)))
+    _ok(vt.compare_curves({"a": hist, "b": hist}))
+    assert not vt.in_notebook()
