@@ -162,3 +162,38 @@ def test_predict_raw_fuse_and_evaluate_with_oracle_models() -> None:
     assert out["all"]["pq"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="predictions"):
         evaluate_fusion(raw[:3], scenes)
+
+
+def test_load_or_train_models_trains_only_what_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    import course_utils.models.maskrcnn_train as mt
+    import course_utils.semantic_training as st
+    from course_utils.models.fcn import build_fcn
+    from course_utils.models.maskrcnn import MaskRCNNConfig, build_maskrcnn
+    from course_utils.panoptic import load_or_train_models
+    from course_utils.training import save_checkpoint
+
+    monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path))
+    calls = []
+
+    def fake_train_fcn(cfg, device=None, checkpoint=None, progress=True):
+        calls.append(("fcn", checkpoint, cfg == st.FCNTrainConfig()))
+        model = build_fcn()
+        save_checkpoint(model, checkpoint)
+        return model, None, {}
+
+    def fake_train_maskrcnn(cfg, device=None, checkpoint=None, progress=True, live_plot=True):
+        calls.append(("maskrcnn", checkpoint, cfg == MaskRCNNConfig()))
+        model = build_maskrcnn(cfg)
+        save_checkpoint(model, checkpoint, config=cfg)
+        return model, None
+
+    monkeypatch.setattr(st, "train_fcn", fake_train_fcn)
+    monkeypatch.setattr(mt, "train_maskrcnn", fake_train_maskrcnn)
+    fcn, rcnn = load_or_train_models("cpu")
+    assert calls == [("fcn", "fcn8s", True), ("maskrcnn", "maskrcnn", True)]  # default configs, lesson names
+    assert "checkpoint is missing" in capsys.readouterr().out
+    assert not fcn.training and not rcnn.training
+    calls.clear()
+    load_or_train_models("cpu")  # now both checkpoints exist: nothing is trained
+    assert calls == [] and "loaded lesson 03's checkpoint" in capsys.readouterr().out
