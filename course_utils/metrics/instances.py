@@ -88,7 +88,7 @@ def mask_iou_matrix(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) 
 
 def recovered(pred_masks: torch.Tensor | np.ndarray, pred_labels: torch.Tensor | np.ndarray,
               true_masks: torch.Tensor | np.ndarray, true_labels: torch.Tensor | np.ndarray,
-              iou_threshold: float = 0.5) -> np.ndarray:
+              iou_threshold: float = 0.5, same_class: bool = True) -> np.ndarray:
     """Which true objects have their own predicted instance: same class and mask IoU > ``iou_threshold``.
 
     With a threshold of at least 0.5 a prediction can match at most one object (objects do not
@@ -102,6 +102,7 @@ def recovered(pred_masks: torch.Tensor | np.ndarray, pred_labels: torch.Tensor |
         true_masks: (N, H, W) bool.
         true_labels: (N,) class ids.
         iou_threshold: the IoU to exceed (>= 0.5).
+        same_class: require the predicted class to be right; False scores the separation alone.
 
     Returns:
         (N,) bool.
@@ -111,7 +112,7 @@ def recovered(pred_masks: torch.Tensor | np.ndarray, pred_labels: torch.Tensor |
     if len(true_masks) == 0 or len(pred_masks) == 0:
         return np.zeros(len(true_masks), bool)
     iou = mask_iou_matrix(true_masks, pred_masks)  # (N, K)
-    same = _np(true_labels)[:, None] == _np(pred_labels)[None, :]
+    same = _np(true_labels)[:, None] == _np(pred_labels)[None, :] if same_class else True
     return ((iou > iou_threshold) & same).any(1)
 
 
@@ -126,27 +127,32 @@ def separation_report(scenes: list[dict], predictions: list[dict]) -> dict[str, 
         dict with ``images``, ``objects``, ``touching`` (objects touching one of their class),
         ``count_mae`` (mean over images and thing classes of |predicted - true count|),
         ``exact_count_images`` (fraction of images with every class count right),
-        ``predicted_objects``, ``recovered`` (fraction of all objects recovered, IoU > 0.5) and
-        ``touching_recovered`` (the same over touching objects only).
+        ``predicted_objects``, ``recovered`` (fraction of all objects recovered: right class and
+        IoU > 0.5), ``touching_recovered`` (the same over touching objects only), and
+        ``separated`` / ``touching_separated`` (the same ignoring the class: grouping alone).
     """
     if len(scenes) != len(predictions):
         raise ValueError(f"{len(scenes)} scenes but {len(predictions)} predictions")
-    abs_err, exact, objects, touching, predicted, rec, rec_touch = [], 0, 0, 0, 0, 0, 0
+    abs_err, exact, objects, touching, predicted, rec, rec_touch, sep, sep_touch = [], 0, 0, 0, 0, 0, 0, 0, 0
     for scene, pred in zip(scenes, predictions):
         errs = count_errors(pred["labels"], scene["labels"])
         abs_err += [abs(e) for e in errs.values()]
         exact += all(e == 0 for e in errs.values())
         touch = touching_same_class(scene["masks"], scene["labels"])
         hit = recovered(pred["masks"], pred["labels"], scene["masks"], scene["labels"])
+        apart = recovered(pred["masks"], pred["labels"], scene["masks"], scene["labels"], same_class=False)
         objects += len(hit)
         touching += int(touch.sum())
         predicted += len(pred["labels"])
         rec += int(hit.sum())
         rec_touch += int((hit & touch).sum())
+        sep += int(apart.sum())
+        sep_touch += int((apart & touch).sum())
     return {"images": len(scenes), "objects": objects, "touching": touching,
             "count_mae": float(np.mean(abs_err)) if abs_err else 0.0,
             "exact_count_images": exact / max(len(scenes), 1), "predicted_objects": predicted,
-            "recovered": rec / max(objects, 1), "touching_recovered": rec_touch / max(touching, 1)}
+            "recovered": rec / max(objects, 1), "touching_recovered": rec_touch / max(touching, 1),
+            "separated": sep / max(objects, 1), "touching_separated": sep_touch / max(touching, 1)}
 
 
 def scene_traits(scene: dict) -> dict[str, float]:
@@ -158,7 +164,8 @@ def scene_traits(scene: dict) -> dict[str, float]:
     Returns:
         ``touching`` (objects touching one of their own class), ``split`` (objects cut in several
         visible parts by an occluder), ``size_ratio`` (largest / smallest object area) and
-        ``contrast`` (smallest colour difference between an object and the ring of pixels around it).
+        ``contrast`` (smallest colour difference, summed over RGB, between an object and the
+        background (stuff) pixels in a 3-pixel ring around it).
     """
     masks = _np(scene["masks"]).astype(bool)
     image = _np(scene["image"])  # (3, H, W)
@@ -167,9 +174,10 @@ def scene_traits(scene: dict) -> dict[str, float]:
     areas = masks.reshape(len(masks), -1).sum(1)
     split = sum(ndi.label(m)[1] > 1 for m in masks)
     contrast = []
+    objects = masks.any(0)
     for m in masks:
-        ring = ndi.binary_dilation(m, iterations=3) & ~m
-        if ring.any():
+        ring = ndi.binary_dilation(m, iterations=3) & ~objects  # background right around the object
+        if ring.sum() >= 10:
             contrast.append(float(np.abs(image[:, m].mean(1) - image[:, ring].mean(1)).sum()))
     return {"touching": int(touching_same_class(masks, scene["labels"]).sum()), "split": int(split),
             "size_ratio": float(areas.max() / max(areas.min(), 1)),

@@ -56,7 +56,7 @@ class BottomUpConfig:
     lr: float = 1e-2  # peak learning rate (AdamW, one-cycle schedule)
     class_weight_power: float = 0.5  # loss weight per class = frequency ** -power (rare boundary pixels count more)
     max_minutes: float | None = 2.0  # stop training after this much time (CPU budget); None = all epochs
-    min_area: int = 6  # interior components smaller than this many pixels are dropped as noise
+    min_area: int = 3  # interior components smaller than this many pixels are dropped as noise
     size: int = 128  # scene side in pixels
     seed: int = 0  # seeds initialisation and crop order
 
@@ -141,12 +141,13 @@ def preload_boundary(split: str | int, length: int, cfg: BottomUpConfig = Bottom
 
 
 def train_bottom_up(cfg: BottomUpConfig = BottomUpConfig(), device: torch.device | str | None = None,
-                    checkpoint: str | None = "bottom_up", live_plot: bool = True, progress: bool = True):
-    """Train the bottom-up FCN with lesson 03's recipe (``semantic_training.train_fcn``) and save it.
+                    checkpoint: str | None = "bottom_up", live_plot: bool = True,
+                    progress: bool = True):
+    """Train the bottom-up FCN with lesson 03's fast recipe and save it.
 
-    The scenes and their 3-class targets are generated once; training uses random crops, a
-    class-weighted cross-entropy and a one-cycle schedule, with background/interior/boundary IoU
-    on validation scenes after every epoch.
+    The scenes and their 3-class targets are generated once; training uses random crops
+    (``semantic_training.CropLoader``), a class-weighted cross-entropy and ``engine.fit``'s
+    one-cycle schedule, with background/interior/boundary IoU on validation scenes after every epoch.
 
     Args:
         cfg: the configuration.
@@ -156,19 +157,31 @@ def train_bottom_up(cfg: BottomUpConfig = BottomUpConfig(), device: torch.device
         progress: show a progress bar.
 
     Returns:
-        (model in eval mode, ``History``, validation scores of the last epoch).
+        (model in eval mode, ``History``, validation scores after the last epoch).
     """
-    from ..semantic_training import FCNTrainConfig, train_fcn
+    from ..engine import evaluate_semantic, get_device, seed_everything
+    from ..semantic_training import CropLoader, class_weights
+    from ..training import fit
 
-    fcn_cfg = FCNTrainConfig(variant=cfg.variant, num_classes=len(PIXEL_CLASSES), channels=tuple(cfg.channels),
-                             num_train=cfg.num_train, num_val=cfg.num_val, size=cfg.size, crop=cfg.crop,
-                             batch_size=cfg.batch_size, num_epochs=cfg.num_epochs, lr=cfg.lr,
-                             class_weight_power=cfg.class_weight_power, max_minutes=cfg.max_minutes, seed=cfg.seed)
-    data = preload_boundary("train", cfg.num_train, cfg)
-    val_data = preload_boundary("val", cfg.num_val, cfg)
-    model, history, scores = train_fcn(fcn_cfg, data=data, val_data=val_data, device=device, live_plot=live_plot,
-                                       progress=progress, checkpoint=checkpoint)
-    return model.eval(), history, scores
+    device = torch.device(device) if device is not None else get_device()
+    seed_everything(cfg.seed)
+    images, targets = preload_boundary("train", cfg.num_train, cfg)
+    val_images, val_targets = preload_boundary("val", cfg.num_val, cfg)
+    model = build_bottom_up(cfg)
+    loader = CropLoader(images, targets, cfg.batch_size, cfg.crop, seed=cfg.seed)
+    val_loader = CropLoader(val_images, val_targets, 64, crop=None, flip=False, shuffle=False)
+    weight = class_weights(targets, len(PIXEL_CLASSES), cfg.class_weight_power).to(device)
+
+    def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits, target, weight=weight)
+
+    def val_fn(m: torch.nn.Module) -> dict[str, float]:
+        return evaluate_semantic(m, val_loader, len(PIXEL_CLASSES), device=device, class_names=PIXEL_CLASSES)
+
+    history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, loss_fn=loss_fn, val_fn=val_fn,
+                  max_minutes=cfg.max_minutes, live_plot=live_plot, progress=progress, checkpoint=checkpoint,
+                  title="bottom-up FCN: background / interior / boundary")
+    return model.eval(), history, (history.epochs[-1] if history.epochs else val_fn(model))
 
 
 def load_bottom_up(name: str = "bottom_up", device: torch.device | str | None = None) -> FCN:
@@ -190,7 +203,7 @@ def _as_numpy_map(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def group_pixels(pixel_map: torch.Tensor | np.ndarray, min_area: int = 6) -> np.ndarray:
+def group_pixels(pixel_map: torch.Tensor | np.ndarray, min_area: int = 3) -> np.ndarray:
     """Steps 2-3: seeds = connected interior components, then every object pixel joins its nearest seed.
 
     Args:
@@ -262,7 +275,7 @@ def semantic_instances(semantic: torch.Tensor | np.ndarray) -> dict:
 
 @torch.no_grad()
 def bottom_up_instances(model: torch.nn.Module, semantic_model: torch.nn.Module, image: torch.Tensor,
-                        min_area: int = 6) -> dict:
+                        min_area: int = 3) -> dict:
     """Instance masks and labels of one image with the bottom-up method (steps 1-4 of the module docstring).
 
     Args:

@@ -188,14 +188,13 @@ def show_hard_cases(examples: list[tuple[dict, str]]) -> plt.Figure:
     Returns:
         the figure.
     """
-    fig, axes = plt.subplots(2, len(examples), figsize=(3.2 * len(examples), 6.6))
+    fig, axes = plt.subplots(2, len(examples), figsize=(3.2 * len(examples), 7.0), layout="constrained")
     for col, (scene, text) in enumerate(examples):
         axes[0, col].imshow(hwc(scene["image"]))
         _off(axes[0, col], text)
         pic = draw_instances(scene["image"], scene["masks"], scene["boxes"], scene["labels"], scale=3, width=2)
         axes[1, col].imshow(hwc(pic))
         _off(axes[1, col], f"{len(scene['labels'])} true instances")
-    fig.tight_layout()
     return fig
 
 
