@@ -111,6 +111,7 @@ class FCNTrainConfig:
     lr: float = 1e-2  # peak learning rate of the OneCycle schedule (AdamW)
     weight_decay: float = 1e-4  # AdamW weight decay
     class_weight_power: float = 0.5  # loss weight per class = frequency ** -power (0: plain cross-entropy)
+    undo_weight_bias: bool = True  # subtract log(weight) from the scores after training (and when validating)
     boundary_width: int = 3  # also score pixels within this many px of a class boundary
     max_minutes: float | None = None  # stop training after this much wall-clock time
     seed: int = 0  # seeds initialisation and crop order
@@ -135,6 +136,25 @@ def class_weights(labels: torch.Tensor, num_classes: int, power: float = 0.5) ->
     w = torch.where(counts > 0, freq.clamp(min=1e-12) ** -power, torch.zeros_like(freq))
     w = w / (w * freq).sum()  # the average pixel keeps weight 1, so the learning rate means the same
     return w.float()
+
+
+def undo_class_weight_bias(model, weights: torch.Tensor, scale: float = 1.0) -> None:
+    """Remove the bias a class-weighted loss puts into an FCN's predictions (logit adjustment), in place.
+
+    Training with weights ``w`` makes the model's softmax approximate ``w_c p(c | x)`` (normalised)
+    instead of ``p(c | x)``, so boundary pixels lean towards the up-weighted rare classes. Subtracting
+    ``log w_c`` from every class score undoes that; for an FCN it is a change of the stride-32
+    classifier's bias, because bilinear upsampling and skip additions carry a constant through.
+
+    Args:
+        model: an ``FCN`` trained with ``F.cross_entropy(weight=weights)``.
+        weights: (C,) the class weights used in training; classes with weight 0 are left alone.
+        scale: how much of ``log w`` to subtract (``-1`` puts it back).
+    """
+    w = weights.detach().to(model.score32.bias.device, torch.float32)
+    shift = torch.where(w > 0, w.clamp(min=1e-12).log(), torch.zeros_like(w))  # (C,)
+    with torch.no_grad():
+        model.score32.bias -= scale * shift
 
 
 def time_to_miou(history, target: float = 0.9) -> float | None:
@@ -176,17 +196,21 @@ def train_fcn(cfg: FCNTrainConfig = FCNTrainConfig(), *, data=None, val_data=Non
     weights = class_weights(train_labels, cfg.num_classes, cfg.class_weight_power).to(device)
     loss_fn = partial(F.cross_entropy, weight=weights)
     clock = {"val": 0.0, "start": time.perf_counter()}
+    adjust = 1.0 if cfg.undo_weight_bias and cfg.class_weight_power else 0.0
 
     def val_fn(m):
         t0 = time.perf_counter()
         elapsed = t0 - clock["start"] - clock["val"]  # training time so far, validation excluded
+        undo_class_weight_bias(m, weights, adjust)
         scores = evaluate_semantic(m, val_loader, cfg.num_classes, device=device)
+        undo_class_weight_bias(m, weights, -adjust)
         clock["val"] += time.perf_counter() - t0
         return {**scores, "elapsed_s": elapsed}
 
     history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, val_fn=val_fn, loss_fn=loss_fn,
                   weight_decay=cfg.weight_decay, max_minutes=cfg.max_minutes, live_plot=live_plot,
                   progress=progress, title=f"FCN-{cfg.variant}")
+    undo_class_weight_bias(model, weights, adjust)
     scores = evaluate_semantic(model, val_loader, cfg.num_classes, device=device, boundary_width=cfg.boundary_width)
     if checkpoint is not None:
         from .training import save_checkpoint

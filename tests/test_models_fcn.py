@@ -151,3 +151,58 @@ def test_crop_loader_shapes_and_errors():
     assert 0 <= float(x.min()) and float(x.max()) <= 1
     with pytest.raises(ValueError, match="crop"):
         CropLoader(images, labels, crop=64)
+
+
+def test_class_weights_favour_rare_classes():
+    from course_utils.semantic_training import class_weights
+
+    labels = torch.tensor([[1] * 90 + [4] * 10])
+    w = class_weights(labels, 7, power=0.5)
+    assert w[0] == 0 and w[2] == 0  # absent classes
+    assert w[4] == pytest.approx(w[1] * 3)  # (0.1 / 0.9) ** -0.5 = 3
+    assert float(w[1] * 0.9 + w[4] * 0.1) == pytest.approx(1.0)  # the average pixel keeps weight 1
+    assert torch.allclose(class_weights(labels, 7, power=0.0)[[1, 4]], torch.ones(2))
+
+
+def test_undo_class_weight_bias_shifts_every_output_pixel():
+    from course_utils.semantic_training import undo_class_weight_bias
+
+    torch.manual_seed(0)
+    model = build_fcn(num_classes=3, variant="8s", **SMALL).eval()
+    with torch.no_grad():
+        model.score16.weight.normal_()
+        model.score8.weight.normal_()
+    x = torch.rand(2, 3, 64, 96)
+    w = torch.tensor([0.0, 0.5, 4.0])
+    with torch.no_grad():
+        before = model(x)
+        undo_class_weight_bias(model, w)
+        after = model(x)
+    expected = before - torch.tensor([0.0, 0.5, 4.0]).clamp(min=1e-12).log().where(w > 0, torch.tensor(0.0))[
+        None, :, None, None]
+    torch.testing.assert_close(after, expected, atol=1e-5, rtol=1e-5)
+    undo_class_weight_bias(model, w, scale=-1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), before, atol=1e-5, rtol=1e-5)
+
+
+def test_train_fcn_recipe_smoke(tmp_path):
+    from course_utils.semantic_training import FCNTrainConfig, time_to_miou, train_fcn
+
+    data, val = preload_semantic("train", 8, 64), preload_semantic("val", 4, 64)
+    cfg = FCNTrainConfig(channels=(4, 8, 8, 8, 8), convs_per_stage=(1, 1, 1, 1, 1), num_epochs=2, batch_size=4,
+                         size=64)
+    model, hist, scores = train_fcn(cfg, data=data, val_data=val, device="cpu", progress=False,
+                                    checkpoint=tmp_path / "fcn.pt")
+    assert len(hist.epochs) == 2 and "elapsed_s" in hist.epochs[0] and "boundary_miou" in scores
+    assert time_to_miou(hist, 0.0) == hist.epochs[0]["elapsed_s"] and time_to_miou(hist, 1.01) is None
+    assert load_fcn(tmp_path / "fcn.pt").config == model.config
+
+
+def test_train_pixel_classifier_smoke():
+    from course_utils.semantic_training import train_pixel_classifier
+
+    data, val = preload_semantic("train", 8, 64), preload_semantic("val", 4, 64)
+    model, hist, scores = train_pixel_classifier(data=data, val_data=val, device="cpu", progress=False,
+                                                 num_epochs=1, hidden=4)
+    assert isinstance(model, PixelClassifier) and hist.total_steps == 1 and 0 <= scores["pixel_acc"] <= 1
