@@ -17,7 +17,7 @@ Building and loading (used by lessons 03, 04 and 07)::
 
     from course_utils.models import FCNConfig, build_fcn, load_fcn
     model = build_fcn(num_classes=3, variant="8s")  # e.g. background / interior / boundary
-    model = FCN(FCNConfig(num_classes=7, variant="8s", channels=(16, 32, 64, 128, 128)))
+    model = FCN(FCNConfig(num_classes=7, variant="8s", channels=(16, 32, 64, 128, 128)))  # a wider one
     model = load_fcn("fcn8s")  # the lesson-03 checkpoint, rebuilt from the config saved with it
 """
 
@@ -40,7 +40,7 @@ class FCNConfig:
 
     num_classes: int = NUM_CLASSES  # output classes (7 for the shapes world, void included)
     variant: str = "8s"  # "32s", "16s" or "8s": the finest stride whose features reach the output
-    channels: tuple[int, ...] = (16, 32, 64, 128, 128)  # width of the 5 encoder stages (strides 2..32)
+    channels: tuple[int, ...] = (8, 24, 48, 96, 128)  # width of the 5 encoder stages (strides 2..32)
     convs_per_stage: tuple[int, ...] = (1, 1, 2, 2, 2)  # 3x3 convs in each stage before its pooling
     learn_upsampling: bool = True  # train the x2 transposed convolutions between skips (bilinear at the start)
     final_upsampling: str = "bilinear"  # last step to full size: "bilinear" (fixed, as in the FCN paper) or

@@ -230,7 +230,7 @@ def show_edge_filters(image: torch.Tensor):
     return fig
 
 
-def show_fcn_diagram(variant: str = "8s", channels: tuple[int, ...] = (16, 32, 64, 128, 128), size: int = 128):
+def show_fcn_diagram(variant: str = "8s", channels: tuple[int, ...] = (8, 24, 48, 96, 128), size: int = 128):
     """A schematic of an FCN: encoder stages with their strides and sizes, score layers, skips, upsampling.
 
     Args:
