@@ -203,45 +203,54 @@ def _as_numpy_map(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def group_pixels(pixel_map: torch.Tensor | np.ndarray, min_area: int = 3) -> np.ndarray:
+def group_pixels(pixel_map: torch.Tensor | np.ndarray, min_area: int = 3,
+                 return_seeds: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Steps 2-3: seeds = connected interior components, then every object pixel joins its nearest seed.
 
     Args:
         pixel_map: (H, W) ids ``BACKGROUND`` / ``INTERIOR`` / ``BOUNDARY`` (the FCN's argmax).
         min_area: interior components smaller than this are ignored.
+        return_seeds: also return the seed map.
 
     Returns:
-        (H, W) int64 instance ids: 0 = no object, 1..K = objects.
+        (H, W) int64 instance ids: 0 = no object, 1..K = objects; with ``return_seeds`` also the
+        (H, W) seed ids (the same numbers, on the interior pixels only).
     """
     pm = _as_numpy_map(pixel_map)
     seeds, k = ndi.label(pm == INTERIOR)  # 4-connected components
-    if k == 0:
-        return np.zeros(pm.shape, np.int64)
-    areas = ndi.sum_labels(np.ones_like(seeds), seeds, index=np.arange(1, k + 1))
-    keep = np.concatenate([[0], np.where(areas >= min_area, np.cumsum(areas >= min_area), 0)])
-    seeds = keep[seeds]  # renumber 1..K', small ones -> 0
+    if k:
+        areas = ndi.sum_labels(np.ones_like(seeds), seeds, index=np.arange(1, k + 1))
+        keep = np.concatenate([[0], np.where(areas >= min_area, np.cumsum(areas >= min_area), 0)])
+        seeds = keep[seeds]  # renumber 1..K', small ones -> 0
     if seeds.max() == 0:
-        return np.zeros(pm.shape, np.int64)
-    # index of the nearest seed pixel for every pixel (distance transform of "not a seed")
-    _, (iy, ix) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
-    grown = seeds[iy, ix]
-    return np.where(pm != BACKGROUND, grown, 0).astype(np.int64)
+        grown = np.zeros(pm.shape, np.int64)
+    else:
+        # index of the nearest seed pixel for every pixel (distance transform of "not a seed")
+        _, (iy, ix) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
+        grown = np.where(pm != BACKGROUND, seeds[iy, ix], 0).astype(np.int64)
+    return (grown, seeds.astype(np.int64)) if return_seeds else grown
 
 
 def _instances_from_ids(ids: np.ndarray, class_votes: np.ndarray | None, labels_fixed: list[int] | None,
-                        class_probs: np.ndarray | None) -> dict:
-    """Masks, labels, scores and boxes of an instance-id map (ids 1..K; 0 = none)."""
+                        class_probs: np.ndarray | None, vote_ids: np.ndarray | None = None) -> dict:
+    """Masks, labels, scores and boxes of an instance-id map (ids 1..K; 0 = none).
+
+    Each instance's class is the most frequent thing class of ``class_votes`` over its pixels in
+    ``vote_ids`` (e.g. its interior seed, where a semantic FCN is most reliable), or over its
+    whole mask when ``vote_ids`` is None or has no pixel of it.
+    """
     from torchvision.ops import masks_to_boxes
 
     present = [i for i in np.unique(ids) if i != 0]
     masks = np.stack([ids == i for i in present]) if present else np.zeros((0, *ids.shape), bool)
     labels, scores = [], []
-    for n, mask in enumerate(masks):
+    for n, (i, mask) in enumerate(zip(present, masks)):
         if labels_fixed is not None:
             labels.append(labels_fixed[n])
             scores.append(1.0)
             continue
-        counts = np.bincount(class_votes[mask], minlength=NUM_CLASSES)[THINGS]  # votes of the thing classes
+        where = mask if vote_ids is None or not (vote_ids == i).any() else vote_ids == i
+        counts = np.bincount(class_votes[where], minlength=NUM_CLASSES)[THINGS]  # votes of the thing classes
         cls = THINGS[int(np.argmax(counts))]
         labels.append(cls)
         scores.append(float(class_probs[cls][mask].mean()) if class_probs is not None else 1.0)
