@@ -139,6 +139,8 @@ def show_applications(scene: dict, shift: tuple[int, int] = (5, 3)) -> plt.Figur
         axes[1].plot(cx, cy, "o", color=colours[k], mec="black", ms=8)
     _off(axes[1], "robotics: a grasp point (centre)\nand main axis per object")
     moved = torch.roll(masks, shifts=shift, dims=(1, 2))  # the next frame: everything moved a little
+    moved[:, :shift[0]] = False  # what rolled over the edge has left the picture
+    moved[:, :, :shift[1]] = False
     iou = mask_iou_matrix(masks, moved)  # (N, N)
     rows, cols = linear_sum_assignment(-iou)  # best one-to-one matching by mask IoU
     frame2 = np.zeros((size, size, 3))
@@ -154,7 +156,7 @@ def show_applications(scene: dict, shift: tuple[int, int] = (5, 3)) -> plt.Figur
     areas = masks.flatten(1).sum(1)
     front = int(areas.argmax())  # the largest object stands "in front of" the virtual ball
     ys, xs = torch.nonzero(masks[front], as_tuple=True)
-    cx, cy = float(xs.float().mean()) + 10, float(ys.float().mean()) - 6
+    cx, cy = float(xs.max()) + 2, float(ys.float().mean()) - 4  # half behind the object's right edge
     ball = np.zeros((size, size), bool)
     yy, xx = np.mgrid[:size, :size]
     ball[(yy - cy) ** 2 + (xx - cx) ** 2 <= 14 ** 2] = True
