@@ -103,7 +103,7 @@ def test_train_bottom_up_smoke(tmp_path):
     assert images.dtype == targets.dtype == torch.uint8 and targets.max() <= BU.BOUNDARY
     model, history, scores = BU.train_bottom_up(cfg, device="cpu", checkpoint=str(tmp_path / "bu.pt"),
                                                 live_plot=False, progress=False)
-    assert {"iou_0", "iou_1", "iou_2", "miou"} <= set(scores)
+    assert {"iou_background", "iou_interior", "iou_boundary", "miou"} <= set(scores)
     loaded = BU.load_bottom_up(str(tmp_path / "bu.pt"))
     image = make_scene(1, 0)["image"][None]
     torch.testing.assert_close(loaded(image), model.cpu()(image))
