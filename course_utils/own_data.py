@@ -340,8 +340,8 @@ def try_pretrained_maskrcnn(timeout_s: float = 10.0) -> tuple[nn.Module | None, 
     seconds = time.perf_counter() - start
     if cached.is_file():
         return model, f"COCO-pretrained ResNet-50 Mask R-CNN ready in {seconds:.1f} s (weights {where})."
-    return model, (f"No COCO weights: they were {where} and the download failed after {seconds:.1f} s, so the "
-                   "model above is randomly initialised (the fallback).")
+    return model, (f"No COCO weights: none were cached and the download failed after {seconds:.1f} s, so this "
+                   "model is randomly initialised (the fallback).")
 
 
 class _OutOfMemoryModel(nn.Module):
