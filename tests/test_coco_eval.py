@@ -7,8 +7,14 @@ import torch
 from pycocotools import mask as mask_utils
 
 from course_utils.data import InstanceDataset
-from course_utils.metrics.coco_eval import (STAT_NAMES, build_coco_gt, coco_evaluate, encode_masks,
-                                            predictions_to_coco, xyxy_to_xywh)
+from course_utils.metrics.coco_eval import (
+    STAT_NAMES,
+    build_coco_gt,
+    coco_evaluate,
+    encode_masks,
+    predictions_to_coco,
+    xyxy_to_xywh,
+)
 
 
 @pytest.fixture(scope="module")
