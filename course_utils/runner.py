@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import nbformat
@@ -35,6 +36,38 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LESSON_PATTERN = re.compile(r"^(\d\d)_\w+\.ipynb$")
 LESSON_BUDGET_S = 240.0  # §7: any one lesson runs in at most 4 minutes on a 2-core CPU
 COURSE_BUDGET_S = 1200.0  # §7: the whole course in at most 20 minutes
+
+
+class CourseNotebookClient(NotebookClient):
+    """``NotebookClient`` that reads the kernel's replies in short slices.
+
+    nbclient waits for a cell's ``execute_reply`` with one blocking read of the shell channel that
+    lasts up to the cell timeout. After a cell that displays an ipywidgets ``interactive`` with a
+    figure, that read often sleeps through a reply that has already arrived and only returns when
+    the timeout runs out (measured here: about half of such cells stalled for the whole timeout,
+    10 minutes per cell at the default). Reading in slices of ``poll_interval`` seconds, until the
+    same overall deadline, picks the reply up at once. Everything else is nbclient's.
+    """
+
+    poll_interval = 0.5  # seconds per read of the shell channel
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        channel = kc.shell_channel
+        blocking_get = channel.get_msg
+
+        async def get_msg(timeout: float | None = None, **kwargs):
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = self.poll_interval if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    return await blocking_get(timeout=min(self.poll_interval, left), **kwargs)
+                except Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+
+        channel.get_msg = get_msg
+        return kc
 
 
 @dataclass
@@ -123,7 +156,7 @@ def run_lesson(
     """
     nb = nbformat.read(path, as_version=4)
     kernel = nb.metadata.get("kernelspec", {}).get("name", "python3")
-    client = NotebookClient(
+    client = CourseNotebookClient(
         nb,
         timeout=timeout,
         startup_timeout=startup_timeout,

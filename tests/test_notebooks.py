@@ -13,9 +13,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from notebook_tools import NOTEBOOK_DIR, NOTEBOOKS, REPO_ROOT
+
+from course_utils.runner import CourseNotebookClient
 
 OUTPUT_DIR = REPO_ROOT / "test-output" / "notebooks"
 CELL_TIMEOUT = 600  # seconds for one cell; a lesson must finish in 4 minutes on a 2-core CPU
@@ -46,7 +47,7 @@ def test_notebook_runs_top_to_bottom(path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, startup_timeout=STARTUP_TIMEOUT, kernel_name="python3",
+    client = CourseNotebookClient(nb, timeout=CELL_TIMEOUT, startup_timeout=STARTUP_TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -149,3 +151,28 @@ def test_find_headline_takes_the_last_record() -> None:
         cell.outputs = [{"output_type": "display_data", "metadata": {}, "data": data}]
     assert report.find_headline(nb)["value"] == 0.2
     assert report.find_headline(new_notebook()) is None
+
+
+@pytest.mark.slow
+def test_widget_cells_do_not_stall_until_the_cell_timeout(tmp_path: Path) -> None:
+    """Cells that display an ``interactive`` viewer with a figure (lesson 06's detection viewer) go on at once.
+
+    Plain nbclient often waits out the whole cell timeout after such a cell; the course's client does not.
+    """
+    viewer = ("VD.detection_viewer([s[0] for s in scenes], [dict(t, scores=torch.ones(len(t['labels']))) "
+              "for _, t in scenes], [t for _, t in scenes])")
+    setup = ("import torch\nfrom course_utils.data import InstanceDataset\n"
+             "from course_utils.viz import detection as VD\n"
+             "data = InstanceDataset('val', 3)\nscenes = [data[i] for i in range(3)]")
+    path = write_lesson(tmp_path, "00_widgets", setup, *[viewer, "x = 1"] * 6)
+    nb = nbformat.read(path, as_version=4)
+    timeout = 30
+    client = runner.CourseNotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                         resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env={**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
+    stamps = [c.metadata["execution"] for c in nb.cells if c.cell_type == "code"]
+    assert all("shell.execute_reply" in s for s in stamps)
+    gaps = [(datetime.fromisoformat(b["iopub.execute_input"].replace("Z", "+00:00"))
+             - datetime.fromisoformat(a["shell.execute_reply"].replace("Z", "+00:00"))).total_seconds()
+            for a, b in zip(stamps, stamps[1:])]
+    assert max(gaps) < timeout - 5, f"a cell's reply was picked up only at the timeout: gaps {gaps}"
