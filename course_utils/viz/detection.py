@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import NullFormatter
 
 from ..data.classes import CLASSES
 from ..metrics.counting import keep_confident
@@ -40,9 +41,13 @@ def plot_loss_terms(history, smooth: int = 5) -> plt.Figure:
     """
     rows = history.steps
     keys = [k for k in LOSS_NAMES if rows and k in rows[0]] + ["loss"]
-    fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 2.6))
+    cols = 3
+    nrows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(10, 2.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(keys):]:
+        ax.axis("off")
     steps = [r["step"] for r in rows]
-    for ax, key in zip(axes, keys):
+    for ax, key in zip(axes.flat, keys):
         vals = torch.tensor([r.get(key, math.nan) for r in rows], dtype=torch.float64)
         ax.plot(steps, vals, lw=0.8, alpha=0.4, color="tab:blue")
         if len(vals) >= smooth > 1:
@@ -52,7 +57,8 @@ def plot_loss_terms(history, smooth: int = 5) -> plt.Figure:
         ax.set_title(LOSS_NAMES.get(key, "total loss"), fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.set_yscale("log")
-        ax.grid(alpha=0.3)
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.grid(alpha=0.3, which="both")
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
@@ -180,6 +186,10 @@ def show_mask_stages(insp, max_objects: int = 4) -> plt.Figure:
         box, label, score = det["boxes"][i], int(det["labels"][i]), float(det["scores"][i])
         _image_ax(axes[i, 0], insp.image, f"{CLASSES[label]} {score:.2f}" if label < len(CLASSES) else str(label))
         _boxes(axes[i, 0], box.view(1, 4), colour="yellow", lw=1.2)
+        x1, y1, x2, y2 = box.tolist()
+        margin = 0.3 * max(x2 - x1, y2 - y1) + 2  # zoom on the detection
+        axes[i, 0].set_xlim(x1 - margin, x2 + margin)
+        axes[i, 0].set_ylim(y2 + margin, y1 - margin)
         crop = insp.mask_crops[i].abs().mean(0)  # (s, s)
         axes[i, 1].imshow(crop, cmap="magma", interpolation="nearest")
         axes[i, 1].set_title(f"RoIAlign {insp.mask_crops.shape[-1]}x{insp.mask_crops.shape[-1]}\n(mean |feature|)",
@@ -344,10 +354,13 @@ def plot_counting(rows: dict[str, dict[str, float]]) -> plt.Figure:
         vals = [rows[n][key] for n in names]
         ax.barh(range(len(names)), vals, color=colours)
         for i, v in enumerate(vals):
-            ax.text(min(v, 0.98), i, f"{v:.2f}", va="center", ha="right", fontsize=8, color="white")
+            inside = v > 0.2
+            ax.text(v - 0.02 if inside else v + 0.02, i, f"{v:.2f}", va="center", ha="right" if inside else "left",
+                    fontsize=8, color="white" if inside else "black")
         ax.set_yticks(range(len(names)))
         ax.set_yticklabels([n.replace(" (", "\n(") for n in names] if ax is axes[0] else [], fontsize=7)
         ax.set_xlim(0, 1)
+        ax.invert_yaxis()  # first method on top
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
