@@ -13,16 +13,16 @@ Default budgets (documented again in BENCHMARKS.md's header):
 
 * lessons: every notebook at its default settings (one fresh kernel each);
 * generator: 200 warm-up scenes, then 5 repeats of 1000 new scenes;
-* FCN: lesson 03's ``FCNTrainConfig`` as it is (6 epochs of 2000 scenes, batch 32 64x64 crops,
+* FCN: lesson 03's ``FCNTrainConfig`` as it is (its epochs of 2000 whole 128x128 scenes, its batch,
   a validation per epoch); ``fcn_resnet50`` the same training time, 2 validations;
 * Mask R-CNN: 180 s of training each (the course model stops earlier if its ``num_epochs`` end),
   6 and 2 validations on 96 scenes (``--maskrcnn-budget`` changes the 180 s);
 * step times: 10 (course) / 3 (stock) timed steps after 3 / 1 warm-up steps; latency: 30 / 5
   batch-1 inferences after 5 / 1 warm-ups.
 
-Without the lessons this is roughly 15 minutes on a quiet 2-core CPU (an estimate from the
-budgets: 2 x 3 min of Mask R-CNN, 2 x the FCN recipe, validations and the stock models' few slow
-steps); the lessons add their own times (the §7 bar for all of them is 20 min).
+Without the lessons this took about 14 minutes on a quiet 2-core CPU (2026-11-29: 22 min in all,
+8:24 of it the lessons): 2 x 3 min of Mask R-CNN, 2 x the FCN recipe, validations and the stock
+models' few slow steps; the lessons add their own times (the §7 bar for all of them is 20 min).
 
 Writes ``benchmarks/results.json`` (merged by device kind: a GPU run keeps the CPU run's results
 and vice versa) and ``BENCHMARKS.md``. ``--quick`` uses tiny budgets and, unless told otherwise,

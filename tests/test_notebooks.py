@@ -48,7 +48,7 @@ def test_notebook_runs_top_to_bottom(path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     nb = nbformat.read(path, as_version=4)
     client = CourseNotebookClient(nb, timeout=CELL_TIMEOUT, startup_timeout=STARTUP_TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+                                  resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     failure = None

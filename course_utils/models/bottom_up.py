@@ -320,7 +320,7 @@ class FastSemanticConfig:
     """A quicker lesson-03 FCN-8s run, for when lesson 03's checkpoint is missing."""
 
     num_train: int = 1000  # training scenes (lesson 03: 2000)
-    num_epochs: int = 4  # passes over them (lesson 03: 6)
+    num_epochs: int = 4  # passes over them (lesson 03: 12)
     max_minutes: float | None = 1.5  # time budget on a CPU; None = all epochs
     checkpoint: str = "fcn8s_fast"  # saved here (not over lesson 03's "fcn8s"), so a re-run loads it
 
