@@ -99,11 +99,13 @@ def run_instance(bench: InstanceBench, device: torch.device) -> dict:
     targets = {"mask_AP50": bench.target_ap50, "mask_AP": 0.75}
     course_plan = ModelPlan("course Mask R-CNN", lambda: build_maskrcnn(cfg), cfg.lr, bench.budget_s, bench.evals,
                             bench.step_repeats, bench.step_warmup, bench.latency_repeats, bench.latency_warmup,
-                            bench.grad_clip, max_steps=cfg.num_epochs * len(batches))
+                            bench.grad_clip, max_steps=cfg.num_epochs * len(batches),
+                            loss_weights={"loss_classifier": cfg.classifier_loss_weight})
     course = benchmark_model(course_plan, batches, cfg.batch_size, fixed, eval_fn, infer, KEYS, targets, device,
                              cfg.seed)
     course["recipe"] = (f"MaskRCNNConfig defaults: batch {cfg.batch_size}, flips, AdamW + one-cycle, lr {cfg.lr}, "
-                        "at most "
+                        f"{cfg.box_batch_size_per_image} RoIs per image ({cfg.box_positive_fraction:.0%} positive), "
+                        f"classifier loss x{cfg.classifier_loss_weight:g}, at most "
                         f"{cfg.num_epochs} epochs of {cfg.num_train} scenes ({cfg.num_epochs * len(batches)} steps), "
                         f"{bench.budget_s:.0f} s of training")
     stock_plan = ModelPlan("torchvision maskrcnn_resnet50_fpn", lambda: stock_maskrcnn_resnet50_fpn(cfg.image_size),

@@ -29,6 +29,7 @@ class ModelPlan:
     latency_warmup: int  # untimed inferences first
     grad_clip: float | None = None  # gradient-norm clip in training
     max_steps: int | None = None  # the recipe's step count, if it caps the schedule below the budget
+    loss_weights: dict[str, float] | None = None  # the recipe's weights of its loss terms (detection models)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -61,7 +62,7 @@ def benchmark_model(plan: ModelPlan, source: Iterable, batch: int, fixed_batch: 
     model = plan.build()
     run = train_budgeted(model, source, batch=batch, budget_s=plan.budget_s, lr=plan.lr, s_per_step=step["median_s"],
                          eval_fn=eval_fn, evals=plan.evals, device=device, grad_clip=plan.grad_clip,
-                         max_steps=plan.max_steps)
+                         max_steps=plan.max_steps, loss_weights=plan.loss_weights)
     lat = latency(model, infer, plan.latency_repeats, plan.latency_warmup, device)
     return {"name": plan.name, "params": params, "lr": plan.lr, "budget_s": plan.budget_s, "grad_clip": plan.grad_clip,
             "step": step, "run": run.summary(keys, targets), "latency": lat}
@@ -76,7 +77,7 @@ def time_step(plan: ModelPlan, fixed_batch: tuple[Any, Any], device: torch.devic
     engine.seed_everything(seed)
     model = plan.build()
     params = count_parameters(model)
-    step = step_time(model, *fixed_batch, plan.lr, device, plan.step_repeats, plan.step_warmup)
+    step = step_time(model, *fixed_batch, plan.lr, device, plan.step_repeats, plan.step_warmup, plan.loss_weights)
     del model
     return step, params
 

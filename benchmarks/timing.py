@@ -63,7 +63,7 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int, device: torch.
 
 
 def step_time(model: nn.Module, images: Any, targets: Any, lr: float, device: torch.device, repeats: int,
-              warmup: int) -> dict:
+              warmup: int, loss_weights: dict[str, float] | None = None) -> dict:
     """Median time of one full training step (forward, loss, backward, AdamW step) on one fixed batch.
 
     The step is the one ``engine.fit`` takes (``training.compute_loss``, autocast on CUDA), on a
@@ -77,6 +77,7 @@ def step_time(model: nn.Module, images: Any, targets: Any, lr: float, device: to
         device: where to run.
         repeats: timed steps.
         warmup: untimed steps first.
+        loss_weights: weights of the loss terms, as ``engine.fit`` takes them.
 
     Returns:
         ``median_time``'s dict plus ``images_per_s`` (batch size / median step time) and ``batch``.
@@ -88,7 +89,7 @@ def step_time(model: nn.Module, images: Any, targets: Any, lr: float, device: to
 
     def one_step() -> None:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss, _ = compute_loss(model, images, targets)
+            loss, _ = compute_loss(model, images, targets, loss_weights=loss_weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -194,7 +195,8 @@ class Run:
 
 def train_budgeted(model: nn.Module, source: Iterable, *, batch: int, budget_s: float, lr: float, s_per_step: float,
                    eval_fn: Callable[[nn.Module], dict[str, float]], evals: int, device: torch.device,
-                   grad_clip: float | None = None, weight_decay: float = 1e-4, max_steps: int | None = None) -> Run:
+                   grad_clip: float | None = None, weight_decay: float = 1e-4, max_steps: int | None = None,
+                   loss_weights: dict[str, float] | None = None) -> Run:
     """Train with ``engine.fit`` for ``budget_s`` seconds of training time, evaluating ``evals`` times.
 
     The one-cycle schedule is sized from ``s_per_step`` (a measured step time, plus 10%) so it
@@ -213,6 +215,7 @@ def train_budgeted(model: nn.Module, source: Iterable, *, batch: int, budget_s: 
         grad_clip: gradient-norm clip passed to ``fit``.
         weight_decay: AdamW weight decay passed to ``fit``.
         max_steps: cap on the steps (a recipe's own step count), whatever the budget would allow.
+        loss_weights: weights of the loss terms passed to ``fit``.
 
     Returns:
         the ``Run`` with its curve.
@@ -245,7 +248,8 @@ def train_budgeted(model: nn.Module, source: Iterable, *, batch: int, budget_s: 
 
     try:
         engine.fit(model, loader, num_epochs=math.ceil(total_steps / steps_per_epoch), lr=lr, device=device,
-                   val_fn=val_fn, weight_decay=weight_decay, live_plot=False, progress=False, grad_clip=grad_clip)
+                   val_fn=val_fn, weight_decay=weight_decay, live_plot=False, progress=False, grad_clip=grad_clip,
+                   loss_weights=loss_weights)
     except TrainingError as err:  # a diverging model is a result too: keep its curve and say why it stopped
         run.error = str(err)
     run.train_s = clock.train_s() if not run.curve else run.curve[-1]["train_s"]

@@ -98,8 +98,8 @@ def batch_size_of(images: Any) -> int:
     return images.shape[0] if isinstance(images, torch.Tensor) else len(images)
 
 
-def compute_loss(model: nn.Module, images: Any, targets: Any,
-                 loss_fn: Callable | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def compute_loss(model: nn.Module, images: Any, targets: Any, loss_fn: Callable | None = None,
+                 loss_weights: dict[str, float] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Forward pass and loss for either loss style.
 
     Args:
@@ -109,6 +109,8 @@ def compute_loss(model: nn.Module, images: Any, targets: Any,
         loss_fn: ``(logits, targets) -> loss tensor or dict of loss tensors``; when None,
             detection targets (dicts) mean ``model(images, targets)`` returns the losses, and
             anything else means cross-entropy on ``model(images)``.
+        loss_weights: for losses that come as a dict, a weight per term name in the total (terms
+            not named weigh 1); the recorded terms stay unweighted.
 
     Returns:
         the total loss (0-dim) and every term (0-dim tensors, detached) by name.
@@ -125,7 +127,10 @@ def compute_loss(model: nn.Module, images: Any, targets: Any,
             logits = logits["out"]
         out = (loss_fn or F.cross_entropy)(logits, targets)
     if isinstance(out, dict):
-        total = sum(out.values())
+        unknown = set(loss_weights or {}) - set(out)
+        if unknown:
+            raise ValueError(f"loss_weights names {sorted(unknown)}, but the losses are {sorted(out)}")
+        total = sum(v * (loss_weights or {}).get(k, 1.0) for k, v in out.items())
         terms = {k: v.detach() for k, v in out.items()}
     else:
         total, terms = out, {}
@@ -172,7 +177,7 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
         weight_decay: float = 1e-4, max_minutes: float | None = None, live_plot: bool = True,
         progress: bool = True, checkpoint: str | Path | None = None, config: Any = None,
         log_every: int = 10, grad_clip: float | None = None, amp: bool | None = None,
-        title: str | None = None) -> History:
+        title: str | None = None, loss_weights: dict[str, float] | None = None) -> History:
     """Train ``model`` on ``train_loader`` and return the ``History``.
 
     Args:
@@ -198,6 +203,7 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
         grad_clip: clip the gradient norm to this value (useful for detection models).
         amp: mixed precision on CUDA (default on: bf16 autocast, or fp16 with a GradScaler).
         title: title of the live plot.
+        loss_weights: weight per loss term in the total, for models whose loss is a dict (default 1 each).
 
     Returns:
         the ``History``. Raises ``TrainingError`` with a one-sentence reason when the loss becomes
@@ -243,7 +249,7 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
                 images, targets = to_device(images, device), to_device(targets, device)
                 batch = batch_size_of(images)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                    loss, terms = compute_loss(model, images, targets, loss_fn)
+                    loss, terms = compute_loss(model, images, targets, loss_fn, loss_weights)
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()

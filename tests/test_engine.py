@@ -92,6 +92,22 @@ def test_detection_loss_dict_path():
     assert hist.steps[-1]["loss"] < hist.steps[0]["loss"]
 
 
+def test_loss_weights_scale_the_total_not_the_recorded_terms():
+    from course_utils.training import compute_loss
+
+    torch.manual_seed(0)
+    model = DummyDetector()
+    images = (torch.rand(3, 8, 8),)
+    targets = ({"boxes": torch.tensor([[1.0, 2.0, 5.0, 6.0]]), "labels": torch.tensor([1])},)
+    plain, terms = compute_loss(model, images, targets)
+    weighted, same_terms = compute_loss(model, images, targets, loss_weights={"loss_classifier": 3.0})
+    assert weighted.item() == pytest.approx(terms["loss_box"].item() + 3 * terms["loss_classifier"].item(), rel=1e-5)
+    assert weighted.item() > plain.item()
+    assert same_terms["loss_classifier"].item() == pytest.approx(terms["loss_classifier"].item())
+    with pytest.raises(ValueError, match="loss_clasifier"):  # a misspelt name is reported, not ignored
+        compute_loss(model, images, targets, loss_weights={"loss_clasifier": 2.0})
+
+
 def test_checkpoint_roundtrip_gives_identical_predictions(tmp_path):
     torch.manual_seed(0)
     model = TinySegmenter()

@@ -194,3 +194,43 @@ def test_save_and_load_round_trip(tmp_path, batch):
     with torch.no_grad():
         a, b = model(images[:1])[0], loaded(images[:1])[0]
     torch.testing.assert_close(a["boxes"], b["boxes"])
+
+
+@pytest.mark.parametrize("output_size,sampling_ratio", [(7, 1), (14, 1), (5, 2)])
+def test_grid_roi_align_matches_torchvision(output_size, sampling_ratio):
+    """Values and gradients equal torchvision's roi_align(aligned=False), boxes partly outside the map included."""
+    from torchvision.ops import roi_align
+
+    from course_utils.models.roi_align import roi_align_grid
+
+    gen = torch.Generator().manual_seed(0)
+    feats = torch.randn(2, 5, 32, 32, generator=gen, requires_grad=True)
+    corners = torch.rand(2, 6, 2, generator=gen) * 120
+    boxes = [torch.cat([c, c + torch.rand(6, 2, generator=gen) * 40 + 0.5], 1) for c in corners]
+    boxes[0][0] = torch.tensor([-10.0, -6.0, 139.0, 133.0])  # sticks out on every side
+    boxes[1][1] = torch.tensor([126.0, 3.0, 127.0, 3.5])  # thinner than one feature cell
+    rois = torch.cat([torch.cat([torch.full((6, 1), float(i)), b], 1) for i, b in enumerate(boxes)])
+    want = roi_align(feats, rois, output_size, spatial_scale=0.25, sampling_ratio=sampling_ratio, aligned=False)
+    got = roi_align_grid(feats, boxes, output_size, 0.25, sampling_ratio)
+    assert got.shape == want.shape == (12, 5, output_size, output_size)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    weights = torch.randn(want.shape, generator=gen)
+    g_want, = torch.autograd.grad((want * weights).sum(), feats)
+    g_got, = torch.autograd.grad((got * weights).sum(), feats)
+    torch.testing.assert_close(g_got, g_want, atol=1e-4, rtol=1e-4)
+
+
+def test_grid_roi_align_in_the_model_matches_torchvision(batch):
+    """The course model gives the same losses with either RoIAlign (same weights, same batch)."""
+    images, targets = batch
+    losses = {}
+    for impl in ("grid", "torchvision"):
+        torch.manual_seed(0)
+        model = build_maskrcnn(dataclasses.replace(MaskRCNNConfig(), roi_align=impl)).train()
+        torch.manual_seed(1)  # the same RoI sampling in both runs
+        losses[impl] = {k: v.item() for k, v in model(images, targets).items()}
+    assert losses["grid"].keys() == losses["torchvision"].keys()
+    for key, value in losses["grid"].items():
+        assert value == pytest.approx(losses["torchvision"][key], rel=1e-3, abs=1e-5), key
+    with pytest.raises(ValueError, match="roi_align"):
+        build_maskrcnn(dataclasses.replace(MaskRCNNConfig(), roi_align="fast"))

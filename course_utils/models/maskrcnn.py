@@ -26,6 +26,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform, res
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 
 from ..data import NUM_CLASSES, InstanceDataset
+from .roi_align import GridRoIAlign
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,12 @@ class MaskRCNNConfig:
     rpn_post_nms_top_n_test: int = 50  # ... the same at inference
     rpn_batch_size_per_image: int = 128  # anchors sampled per image for the RPN losses
     box_batch_size_per_image: int = 32  # RoIs sampled per image for the box/mask heads (RoIAlign cost)
-    box_positive_fraction: float = 0.25  # share of positives among the sampled RoIs
+    box_positive_fraction: float = 0.5  # share of positives among the sampled RoIs (torchvision: 0.25; more
+    # positives teach the classifier to tell shapes apart, which costs AP50 most on occluded objects)
     roi_output_size: int = 7  # RoIAlign grid for the box head
     mask_roi_output_size: int = 14  # RoIAlign grid for the mask head (mask logits are twice this)
     sampling_ratio: int = 1  # bilinear samples per RoIAlign bin side
+    roi_align: str = "grid"  # "grid": RoIAlign by grid_sample (same numbers, ~3x faster backward on CPU); "torchvision"
     representation_size: int = 256  # width of the box head's two fully connected layers
     box_head_convs: tuple[int, ...] = ()  # widths of 3x3 conv + batch-norm layers before the box head's FC layer
     mask_layers: tuple[int, ...] = (64, 64)  # widths of the mask head's 3x3 convolutions
@@ -67,6 +70,7 @@ class MaskRCNNConfig:
     num_epochs: int = 4  # passes over the training scenes (each with fresh random flips)
     lr: float = 3e-3  # peak learning rate of the one-cycle schedule (AdamW)
     weight_decay: float = 1e-4  # AdamW weight decay
+    classifier_loss_weight: float = 2.0  # weight of loss_classifier in the total (the other terms weigh 1)
     flip: bool = True  # random horizontal and vertical flips of training scenes
     max_minutes: float | None = 3.0  # training budget in minutes; the schedule is squeezed into it (None: every epoch)
     seed: int = 0  # seed of the weights, the batch order and the flips
@@ -192,8 +196,14 @@ def build_maskrcnn(cfg: MaskRCNNConfig | None = None) -> MaskRCNN:
     anchors = AnchorGenerator(cfg.anchor_sizes, (cfg.aspect_ratios,) * len(cfg.anchor_sizes))
     rpn_head = RPNHead(c, anchors.num_anchors_per_location()[0])
     # All objects are small, so RoIs are pooled from the finest level only (stride 4).
-    box_pool = MultiScaleRoIAlign(["0"], cfg.roi_output_size, cfg.sampling_ratio)
-    mask_pool = MultiScaleRoIAlign(["0"], cfg.mask_roi_output_size, cfg.sampling_ratio)
+    if cfg.roi_align == "grid":
+        box_pool = GridRoIAlign("0", cfg.roi_output_size, cfg.sampling_ratio)
+        mask_pool = GridRoIAlign("0", cfg.mask_roi_output_size, cfg.sampling_ratio)
+    elif cfg.roi_align == "torchvision":
+        box_pool = MultiScaleRoIAlign(["0"], cfg.roi_output_size, cfg.sampling_ratio)
+        mask_pool = MultiScaleRoIAlign(["0"], cfg.mask_roi_output_size, cfg.sampling_ratio)
+    else:
+        raise ValueError(f"unknown roi_align {cfg.roi_align!r}; use 'grid' or 'torchvision'")
     if cfg.box_head_convs:
         box_head = FastRCNNConvFCHead((c, cfg.roi_output_size, cfg.roi_output_size), list(cfg.box_head_convs),
                                       [cfg.representation_size], norm_layer=nn.BatchNorm2d)
