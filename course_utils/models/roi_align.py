@@ -1,10 +1,11 @@
 """RoIAlign written with ``grid_sample``: the same numbers as torchvision's, a faster backward on CPUs.
 
-torchvision's CPU ``roi_align`` backward walks every output cell in one thread and scatters into
-the feature map; in a course-sized Mask R-CNN step on a 2-core CPU it took about a quarter of the
-time. The same bilinear sampling written with ``torch.nn.functional.grid_sample`` (whose backward
-is vectorised) gives identical values and gradients (to float rounding) at about a third of the
-cost (``benchmarks`` and ``tests/test_maskrcnn.py`` compare the two).
+In a profile of the course's Mask R-CNN training step (batch 4, 2-core CPU) torchvision's
+``roi_align`` backward took about a quarter of the step. The same bilinear sampling written with
+``torch.nn.functional.grid_sample``, whose backward is vectorised, gives the same values and
+gradients (to float rounding; ``tests/test_maskrcnn.py`` compares the two) at about a third of
+the cost: forward + backward for 128 RoIs of a (4, 64, 32, 32) map, 15 -> 5 ms at 7 x 7 and
+58 -> 17 ms at 14 x 14.
 
 It follows ``torchvision.ops.roi_align(aligned=False)`` exactly: a box (x1, y1, x2, y2) is scaled to
 the feature map, sides below 1 cell are raised to 1, each of the P x P bins is sampled on an
