@@ -100,7 +100,7 @@ def run_instance(bench: InstanceBench, device: torch.device) -> dict:
     course_plan = ModelPlan("course Mask R-CNN", lambda: build_maskrcnn(cfg), cfg.lr, bench.budget_s, bench.evals,
                             bench.step_repeats, bench.step_warmup, bench.latency_repeats, bench.latency_warmup,
                             bench.grad_clip, max_steps=cfg.num_epochs * len(batches),
-                            loss_weights={"loss_classifier": cfg.classifier_loss_weight})
+                            loss_weights=cfg.loss_weights)
     course = benchmark_model(course_plan, batches, cfg.batch_size, fixed, eval_fn, infer, KEYS, targets, device,
                              cfg.seed)
     course["recipe"] = (f"MaskRCNNConfig defaults: batch {cfg.batch_size}, flips, AdamW + one-cycle, lr {cfg.lr}, "

@@ -16,12 +16,12 @@ Default budgets (documented again in BENCHMARKS.md's header):
 * FCN: lesson 03's ``FCNTrainConfig`` as it is (its epochs of 2000 whole 128x128 scenes, its batch,
   a validation per epoch); ``fcn_resnet50`` the same training time, 2 validations;
 * Mask R-CNN: 180 s of training each (the course model stops earlier if its ``num_epochs`` end),
-  6 and 2 validations on 96 scenes (``--maskrcnn-budget`` changes the 180 s);
+  6 and 2 validations on the 200 scenes lesson 06 scores (``--maskrcnn-budget`` changes the 180 s);
 * step times: 10 (course) / 3 (stock) timed steps after 3 / 1 warm-up steps; latency: 30 / 5
   batch-1 inferences after 5 / 1 warm-ups.
 
-Without the lessons this took about 14 minutes on a quiet 2-core CPU (2026-11-29: 22 min in all,
-8:24 of it the lessons): 2 x 3 min of Mask R-CNN, 2 x the FCN recipe, validations and the stock
+Without the lessons this took about 16 minutes on a quiet 2-core CPU (2026-11-29: 24 min in all,
+8:23 of it the lessons): 2 x 3 min of Mask R-CNN, 2 x the FCN recipe, validations and the stock
 models' few slow steps; the lessons add their own times (the §7 bar for all of them is 20 min).
 
 Writes ``benchmarks/results.json`` (merged by device kind: a GPU run keeps the CPU run's results

@@ -127,10 +127,11 @@ def compute_loss(model: nn.Module, images: Any, targets: Any, loss_fn: Callable 
             logits = logits["out"]
         out = (loss_fn or F.cross_entropy)(logits, targets)
     if isinstance(out, dict):
-        unknown = set(loss_weights or {}) - set(out)
+        weights = loss_weights or {}
+        unknown = set(weights) - set(out)
         if unknown:
             raise ValueError(f"loss_weights names {sorted(unknown)}, but the losses are {sorted(out)}")
-        total = sum(v * (loss_weights or {}).get(k, 1.0) for k, v in out.items())
+        total = sum(v * weights.get(k, 1.0) for k, v in out.items())
         terms = {k: v.detach() for k, v in out.items()}
     else:
         total, terms = out, {}

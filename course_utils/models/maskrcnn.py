@@ -75,6 +75,11 @@ class MaskRCNNConfig:
     max_minutes: float | None = 3.0  # training budget in minutes; the schedule is squeezed into it (None: every epoch)
     seed: int = 0  # seed of the weights, the batch order and the flips
 
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        """The recipe's weights of the loss terms in the total, as ``engine.fit`` takes them."""
+        return {"loss_classifier": self.classifier_loss_weight}
+
 
 class SmallBackbone(nn.Module):
     """A plain CNN with an FPN: returns feature maps '0', '1', '2' at strides 4, 8, 16.

@@ -98,7 +98,7 @@ def train_maskrcnn(cfg: MaskRCNNConfig | None = None, device: torch.device | str
     history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, weight_decay=cfg.weight_decay,
                   max_minutes=cfg.max_minutes, live_plot=live_plot, progress=progress, checkpoint=checkpoint,
                   config=cfg, log_every=5, title="Mask R-CNN losses",
-                  loss_weights={"loss_classifier": cfg.classifier_loss_weight})
+                  loss_weights=cfg.loss_weights)
     return model, history
 
 
