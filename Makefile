@@ -39,7 +39,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 course: $(STAMP)
-	$(PY) -m course_utils.runner
+	$(PY) -m course_utils.tools.lesson_runner
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

@@ -1,10 +1,10 @@
 """The course's small Mask R-CNN beside torchvision's stock ``maskrcnn_resnet50_fpn``, same data and batch.
 
-Both are torchvision ``MaskRCNN`` models trained by ``engine.fit`` (AdamW, one-cycle) on the same
-scenes through lesson 06's loader (``maskrcnn_train.SceneBatches``: pre-generated scenes, random
+Both are torchvision ``MaskRCNN`` models trained by ``train.fit`` (AdamW, one-cycle) on the same
+scenes through lesson 06's loader (``train.SceneBatches``: pre-generated scenes, random
 flips; kept on the device), timed on the same fixed batch, and scored with pycocotools
 (``metrics.coco_eval.evaluate_maskrcnn``) on the same validation scenes. The course model follows
-``MaskRCNNConfig`` (batch size, learning rate, at most ``num_epochs`` passes) within the §7 budget
+``MaskRCNNTrainConfig`` (batch size, learning rate, at most ``num_epochs`` passes) within the §7 budget
 of 3 minutes of training, as ``train_maskrcnn`` does, with validations added along the way; the
 stock model gets the same training time, its schedule sized to the steps it can take in it.
 """
@@ -19,9 +19,9 @@ from torch import nn
 
 from course_utils.data import NUM_CLASSES, InstanceDataset
 from course_utils.metrics.coco_eval import evaluate_maskrcnn
-from course_utils.models.maskrcnn import MaskRCNNConfig, build_maskrcnn
-from course_utils.models.maskrcnn_train import SceneBatches
-from course_utils.training import to_device
+from course_utils.models.maskrcnn import build_maskrcnn
+from course_utils.train import SceneBatches, to_device
+from course_utils.train.maskrcnn import MaskRCNNTrainConfig
 
 from .pair import ModelPlan, benchmark_model, ratios
 
@@ -40,7 +40,7 @@ def stock_maskrcnn_resnet50_fpn(size: int = 128, num_classes: int = NUM_CLASSES)
 class InstanceBench:
     """Budgets of the Mask R-CNN comparison."""
 
-    model: MaskRCNNConfig = field(default_factory=MaskRCNNConfig)  # the course model and its recipe
+    recipe: MaskRCNNTrainConfig = field(default_factory=MaskRCNNTrainConfig)  # the course model and its recipe
     budget_s: float = 180.0  # training seconds for each model (§7: <= 3 min of training)
     num_val: int = 200  # validation scenes (split "val") for every evaluation: the 200 lesson 06 scores (bar: >= 100)
     evals: int = 6  # evaluations of the course model within its budget (time-to-target resolution)
@@ -59,7 +59,8 @@ class InstanceBench:
 
 
 QUICK = InstanceBench(
-    model=replace(MaskRCNNConfig(), image_size=64, num_train=8, batch_size=2, num_epochs=1),
+    recipe=replace(MaskRCNNTrainConfig(), model=replace(MaskRCNNTrainConfig().model, image_size=64), num_train=8,
+                   batch_size=2, num_epochs=1),
     budget_s=4.0, num_val=4, evals=1,
     stock_evals=1, step_repeats=2, step_warmup=1, stock_step_repeats=1, stock_step_warmup=1,
     latency_repeats=2, latency_warmup=1, stock_latency_repeats=1, stock_latency_warmup=1,
@@ -76,10 +77,11 @@ def run_instance(bench: InstanceBench, device: torch.device) -> dict:
     Returns:
         ``{"data", "course", "stock", "ratios"}`` of plain data (seconds, metrics, curves).
     """
-    cfg = bench.model
+    cfg = bench.recipe  # training fields here, model fields in cfg.model
+    size = cfg.model.image_size
     t0 = time.perf_counter()
-    batches = SceneBatches("train", cfg.num_train, cfg.batch_size, cfg.image_size, cfg.flip, cfg.seed)
-    val_set = InstanceDataset("val", bench.num_val, cfg.image_size)
+    batches = SceneBatches("train", cfg.num_train, cfg.batch_size, size, cfg.flip, cfg.seed)
+    val_set = InstanceDataset("val", bench.num_val, size)
     val_items = [val_set[i] for i in range(len(val_set))]
     gen_s = time.perf_counter() - t0
     # Scenes live on the device; batches are assembled (and flipped) there, no host copies per step.
@@ -97,25 +99,26 @@ def run_instance(bench: InstanceBench, device: torch.device) -> dict:
         return [{k: v.cpu() for k, v in o.items()} for o in out]
 
     targets = {"mask_AP50": bench.target_ap50, "mask_AP": 0.75}
-    course_plan = ModelPlan("course Mask R-CNN", lambda: build_maskrcnn(cfg), cfg.lr, bench.budget_s, bench.evals,
+    course_plan = ModelPlan("course Mask R-CNN", lambda: build_maskrcnn(cfg.model), cfg.lr, bench.budget_s, bench.evals,
                             bench.step_repeats, bench.step_warmup, bench.latency_repeats, bench.latency_warmup,
                             bench.grad_clip, max_steps=cfg.num_epochs * len(batches),
                             loss_weights=cfg.loss_weights)
     course = benchmark_model(course_plan, batches, cfg.batch_size, fixed, eval_fn, infer, KEYS, targets, device,
                              cfg.seed)
-    course["recipe"] = (f"MaskRCNNConfig defaults: batch {cfg.batch_size}, flips, AdamW + one-cycle, lr {cfg.lr}, "
-                        f"{cfg.box_batch_size_per_image} RoIs per image ({cfg.box_positive_fraction:.0%} positive), "
+    course["recipe"] = (f"MaskRCNNTrainConfig defaults: batch {cfg.batch_size}, flips, AdamW + one-cycle, lr {cfg.lr}, "
+                        f"{cfg.model.box_batch_size_per_image} RoIs per image "
+                        f"({cfg.model.box_positive_fraction:.0%} positive), "
                         f"classifier loss x{cfg.classifier_loss_weight:g}, at most "
                         f"{cfg.num_epochs} epochs of {cfg.num_train} scenes ({cfg.num_epochs * len(batches)} steps), "
                         f"{bench.budget_s:.0f} s of training")
-    stock_plan = ModelPlan("torchvision maskrcnn_resnet50_fpn", lambda: stock_maskrcnn_resnet50_fpn(cfg.image_size),
+    stock_plan = ModelPlan("torchvision maskrcnn_resnet50_fpn", lambda: stock_maskrcnn_resnet50_fpn(size),
                            bench.stock_lr, course["run"]["train_s"], bench.stock_evals, bench.stock_step_repeats,
                            bench.stock_step_warmup, bench.stock_latency_repeats, bench.stock_latency_warmup,
                            bench.grad_clip)
     stock = benchmark_model(stock_plan, batches, cfg.batch_size, fixed, eval_fn, infer, KEYS, targets, device,
                             cfg.seed)
-    stock["recipe"] = (f"min_size=max_size={cfg.image_size}, same scenes and batch; AdamW + one-cycle sized to the "
+    stock["recipe"] = (f"min_size=max_size={size}, same scenes and batch; AdamW + one-cycle sized to the "
                        f"course model's training time, lr {bench.stock_lr}")
-    return {"data": {"num_train": cfg.num_train, "num_val": bench.num_val, "size": cfg.image_size,
+    return {"data": {"num_train": cfg.num_train, "num_val": bench.num_val, "size": size,
                      "batch_size": cfg.batch_size, "generate_s": gen_s},
             "course": course, "stock": stock, "ratios": ratios(course, stock)}

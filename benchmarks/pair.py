@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from course_utils import engine
+from course_utils.train.budget import train_budgeted
 
-from .timing import median_time, step_time, train_budgeted
+from .timing import median_time, step_time
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from course_utils.paths import COURSE_BUDGET_S as COURSE_BAR_S  # §7: the whole course <= 20 min
+from course_utils.paths import LESSON_BUDGET_S as LESSON_BAR_S  # §7: any one lesson <= 4 min
+
 NOT_MEASURED = "not yet measured"
-LESSON_BAR_S = 240.0  # §7: any one lesson <= 4 min
-COURSE_BAR_S = 1200.0  # §7: the whole course <= 20 min
 FCN_BAR = 0.90  # §7: FCN-8s validation mIoU
 MASK_AP_BAR, MASK_AP50_BAR = 0.75, 0.95  # §7: Mask R-CNN mask AP[.50:.95] and AP50
 MASK_TRAIN_BAR_S = 180.0  # §7: ... with <= 3 min of training
@@ -218,7 +219,7 @@ def _header(run: dict) -> list[str]:
 GPU_NOTES = [
     "## How the GPU path is made efficient",
     "",
-    "Read from `course_utils/training.py` (`engine.fit`) and from this script; no GPU figure is claimed here "
+    "Read from `course_utils/train/loop.py` (`fit`) and from this script; no GPU figure is claimed here "
     "unless a GPU column above shows one.",
     "",
     "- **Mixed precision.** On CUDA, `engine.fit` runs the forward pass and the loss under `torch.autocast` "
@@ -227,8 +228,8 @@ GPU_NOTES = [
     "- **No per-step host sync.** `fit` keeps each step's loss on the device and reads losses back only every "
     "`log_every` steps (one transfer for several steps), so the CPU queues work ahead of the GPU.",
     "- **Data on the device.** The benchmark generates its training and validation scenes once and keeps them "
-    "on the device (the uint8 tensors behind `semantic_training.CropLoader`, the scene lists behind "
-    "`maskrcnn_train.SceneBatches`); batches are cropped, flipped and indexed there, so no host-to-device copy "
+    "on the device (the uint8 tensors behind `train.CropLoader`, the scene lists behind "
+    "`train.SceneBatches`); batches are cropped, flipped and indexed there, so no host-to-device copy "
     "or data-loader worker sits in the training step. `fit` moves anything else with `non_blocking=True`.",
     "- **Honest GPU clocks.** Every timed region is closed with `torch.cuda.synchronize()`, so asynchronous "
     "kernels are counted in the step that launched them.",

@@ -2,7 +2,7 @@
 
 Measures, in one run on one machine:
 
-* every lesson's wall time from a fresh kernel at default settings (``course_utils.runner``);
+* every lesson's wall time from a fresh kernel at default settings (``course_utils.tools.lesson_runner``);
 * the scene generator's throughput on one pinned core;
 * the course FCN-8s (lesson 03's recipe) beside torchvision's ``fcn_resnet50`` trained on the same
   data for the same training time;
@@ -97,7 +97,7 @@ def command_line() -> str:
 
 
 def run_lessons(only: str | None, out_dir: Path) -> dict:
-    """Every lesson (or ``only`` some) from a fresh kernel via ``python -m course_utils.runner``.
+    """Every lesson (or ``only`` some) from a fresh kernel via ``python -m course_utils.tools.lesson_runner``.
 
     Args:
         only: comma-separated lesson numbers, or None for all.
@@ -108,7 +108,7 @@ def run_lessons(only: str | None, out_dir: Path) -> dict:
         status, headline, error}], "error"}``.
     """
     rel_out = out_dir.relative_to(REPO_ROOT) if out_dir.is_relative_to(REPO_ROOT) else out_dir
-    cmd = [sys.executable, "-m", "course_utils.runner", "--out", str(rel_out)]
+    cmd = [sys.executable, "-m", "course_utils.tools.lesson_runner", "--out", str(rel_out)]
     if only:
         cmd += ["--only", *[n.strip() for n in only.split(",") if n.strip()]]
     print(f"[lessons] {shlex.join(cmd)}", flush=True)

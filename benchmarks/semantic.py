@@ -1,4 +1,4 @@
-"""FCN-8s (lesson 03's recipe, ``semantic_training.train_fcn``) beside torchvision's ``fcn_resnet50``.
+"""FCN-8s (lesson 03's recipe, ``train.fcn.train_fcn``) beside torchvision's ``fcn_resnet50``.
 
 Both models see the same preloaded scenes through the same ``CropLoader`` (random crops and
 flips), and are scored by ``engine.evaluate_semantic`` on the same validation scenes. The course
@@ -16,7 +16,8 @@ from torch import nn
 
 from course_utils import engine
 from course_utils.data import NUM_CLASSES
-from course_utils.semantic_training import CropLoader, FCNTrainConfig, preload_semantic, time_to_miou, train_fcn
+from course_utils.train import CropLoader, preload_semantic
+from course_utils.train.fcn import FCNTrainConfig, time_to_miou, train_fcn
 
 from .pair import ModelPlan, benchmark_model, latency, ratios, time_step
 from .timing import sync

@@ -8,25 +8,26 @@ from pathlib import Path
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .env_check import print_report
+    from .tools.env_check import print_report
 
     return 0 if print_report(args.root).ok else 1
 
 
 def _cmd_progress(args: argparse.Namespace) -> int:
     from . import progress
+    from .progress.report import show
 
     if args.path:
         progress.set_path(args.path)
         if not progress.path().exists():
             print(f"There is no progress file at {progress.path()} (it is created on the first answer or check).")
             return 1
-    progress.show()
+    show()
     return 0
 
 
 def _cmd_make_data(args: argparse.Namespace) -> int:
-    from .engine import REPO_ROOT
+    from .paths import REPO_ROOT
 
     out = Path(args.out) if args.out else REPO_ROOT / "data"
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,3 +41,18 @@ def progress_file(tmp_path: Path) -> Iterator[Path]:
     finally:
         progress.set_path(None)
         quiz.forget()
+
+
+@pytest.fixture
+def check_exercise() -> Callable[[str, Callable], bool]:
+    """``exercises.check(name, fn)`` without its printed report: True when ``fn`` passes every case.
+
+    Returns:
+        a function ``(name, fn) -> bool`` taking an exercise name and a candidate solution.
+    """
+    from course_utils import exercises
+
+    def check(name: str, fn: Callable) -> bool:
+        return exercises.check(name, fn, verbose=False)
+
+    return check

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import nbformat
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+from course_utils.paths import NOTEBOOKS_DIR as NOTEBOOK_DIR
+
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 _MAGIC = re.compile(r"^\s*[%!]")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from course_utils.paths import REPO_ROOT
 
 
 @pytest.mark.slow

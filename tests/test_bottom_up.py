@@ -7,11 +7,12 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
-from course_utils import annotations as A
 from course_utils.data import THINGS, make_scene
+from course_utils.data import annotations as A
 from course_utils.data.rle import rle_string_counts
 from course_utils.metrics import instances as I
 from course_utils.models import bottom_up as BU
+from course_utils.train import bottom_up as train_bu
 
 
 def test_boundary_target_rims_and_interiors():
@@ -97,14 +98,14 @@ def test_bottom_up_overfits_a_few_scenes():
 
 @pytest.mark.slow
 def test_train_bottom_up_smoke(tmp_path):
-    cfg = BU.BottomUpConfig(channels=(4, 8, 8, 8, 8), num_train=8, num_val=4, num_epochs=1, batch_size=4,
-                            max_minutes=None)
-    images, targets = BU.preload_boundary("train", 3, cfg)
+    cfg = train_bu.BottomUpTrainConfig(model=BU.BottomUpConfig(channels=(4, 8, 8, 8, 8)), num_train=8, num_val=4,
+                                       num_epochs=1, batch_size=4, max_minutes=None)
+    images, targets = train_bu.preload_boundary("train", 3, cfg.model)
     assert images.dtype == targets.dtype == torch.uint8 and targets.max() <= BU.BOUNDARY
-    model, history, scores = BU.train_bottom_up(cfg, device="cpu", checkpoint=str(tmp_path / "bu.pt"),
-                                                live_plot=False, progress=False)
+    model, history, scores = train_bu.train_bottom_up(cfg, device="cpu", checkpoint=str(tmp_path / "bu.pt"),
+                                                      live_plot=False, progress=False)
     assert {"iou_background", "iou_interior", "iou_boundary", "miou"} <= set(scores)
-    loaded = BU.load_bottom_up(str(tmp_path / "bu.pt"))
+    loaded = train_bu.load_bottom_up(str(tmp_path / "bu.pt"))
     image = make_scene(1, 0)["image"][None]
     torch.testing.assert_close(loaded(image), model.cpu()(image))
 

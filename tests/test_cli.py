@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from course_utils.__main__ import main
-from course_utils.engine import REPO_ROOT
-from course_utils.env_check import DATA_FILES, environment_report
+from course_utils.paths import REPO_ROOT
+from course_utils.tools.env_check import DATA_FILES, environment_report
 
 
 def test_check_passes_here(capsys) -> None:
@@ -32,7 +32,7 @@ def test_check_fails_with_one_sentence_per_missing_piece(tmp_path: Path, capsys)
 
 
 def test_report_names_a_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    from course_utils import env_check
+    from course_utils.tools import env_check
 
     monkeypatch.setattr(env_check, "PACKAGES", env_check.PACKAGES + (("no-such-dist", "no_such_module_xyz"),))
     report = environment_report()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from course_utils import engine
-from course_utils.training import TrainingError
+from course_utils.train import TrainingError
 
 
 class TinySegmenter(nn.Module):
@@ -93,7 +93,7 @@ def test_detection_loss_dict_path():
 
 
 def test_loss_weights_scale_the_total_not_the_recorded_terms():
-    from course_utils.training import compute_loss
+    from course_utils.train import compute_loss
 
     torch.manual_seed(0)
     model = DummyDetector()
@@ -203,7 +203,7 @@ def test_live_plot_updates_one_display_in_place_and_closes(monkeypatch):
     import IPython.display
     import matplotlib.pyplot as plt
 
-    from course_utils.viz import training as viz_training
+    from course_utils.train import curves as viz_training
 
     calls = {"display": 0, "update": 0}
 
@@ -227,7 +227,7 @@ def test_live_plot_updates_one_display_in_place_and_closes(monkeypatch):
 
 
 def test_one_cycle_lr_matches_torch_schedule():
-    from course_utils.training import one_cycle_lr
+    from course_utils.train import one_cycle_lr
 
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
     total = 2001
@@ -244,7 +244,7 @@ def test_one_cycle_lr_matches_torch_schedule():
 
 def test_time_budget_squeezes_the_schedule(monkeypatch):
     """With max_minutes, the learning rate follows the clock: it has annealed when time runs out."""
-    from course_utils import training
+    from course_utils.train import loop as training
 
     clock = {"t": 0.0}
     monkeypatch.setattr(training.time, "perf_counter", lambda: clock["t"])

@@ -9,14 +9,10 @@ from course_utils import exercises, solutions
 from course_utils.metrics import semantic
 
 
-def _check(name: str, fn) -> bool:
-    return exercises.check(name, fn, verbose=False)
-
-
 @pytest.mark.parametrize("name", ["pixel_accuracy", "confusion_matrix", "mean_iou"])
-def test_reference_passes(name):
+def test_reference_passes(name, check_exercise):
     assert name in exercises.NAMES and exercises.lesson_of(name) == "01"
-    assert _check(name, getattr(solutions, name))
+    assert check_exercise(name, getattr(solutions, name))
 
 
 def test_references_agree_with_package_metrics():
@@ -51,22 +47,22 @@ def acc_variant(denominator="numel", check_shape=True, check_empty=True):
     return pixel_accuracy
 
 
-def test_pixel_accuracy_variant_harness_is_right():
-    assert _check("pixel_accuracy", acc_variant())
+def test_pixel_accuracy_variant_harness_is_right(check_exercise):
+    assert check_exercise("pixel_accuracy", acc_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(denominator="rows"), dict(denominator="last"), dict(check_shape=False),
                                    dict(check_empty=False)])
-def test_pixel_accuracy_rejects(wrong):
-    assert not _check("pixel_accuracy", acc_variant(**wrong))
+def test_pixel_accuracy_rejects(wrong, check_exercise):
+    assert not check_exercise("pixel_accuracy", acc_variant(**wrong))
 
 
-def test_pixel_accuracy_rejects_integer_division():
+def test_pixel_accuracy_rejects_integer_division(check_exercise):
     def pixel_accuracy(pred, target):
         if pred.shape != target.shape or target.numel() == 0:
             raise ValueError("bad input")
         return (pred == target).sum().item() // target.numel()
-    assert not _check("pixel_accuracy", pixel_accuracy)
+    assert not check_exercise("pixel_accuracy", pixel_accuracy)
 
 
 # ---- confusion_matrix -------------------------------------------------------------------------
@@ -83,20 +79,20 @@ def cm_variant(transpose=False, minlength=True, dtype=torch.int64):
     return confusion_matrix
 
 
-def test_confusion_matrix_variant_harness_is_right():
-    assert _check("confusion_matrix", cm_variant())
+def test_confusion_matrix_variant_harness_is_right(check_exercise):
+    assert check_exercise("confusion_matrix", cm_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(transpose=True), dict(minlength=False), dict(dtype=torch.float32)])
-def test_confusion_matrix_rejects(wrong):
-    assert not _check("confusion_matrix", cm_variant(**wrong))
+def test_confusion_matrix_rejects(wrong, check_exercise):
+    assert not check_exercise("confusion_matrix", cm_variant(**wrong))
 
 
-def test_confusion_matrix_rejects_off_by_one_classes():
+def test_confusion_matrix_rejects_off_by_one_classes(check_exercise):
     def confusion_matrix(pred, target, num_classes):
         c = num_classes - 1
         return torch.bincount(target.reshape(-1) * c + pred.reshape(-1), minlength=c * c)[: c * c].reshape(c, c)
-    assert not _check("confusion_matrix", confusion_matrix)
+    assert not check_exercise("confusion_matrix", confusion_matrix)
 
 
 # ---- mean_iou ---------------------------------------------------------------------------------
@@ -117,11 +113,11 @@ def miou_variant(absent="skip", union="full", raise_empty=True):
     return mean_iou
 
 
-def test_mean_iou_variant_harness_is_right():
-    assert _check("mean_iou", miou_variant())
+def test_mean_iou_variant_harness_is_right(check_exercise):
+    assert check_exercise("mean_iou", miou_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(absent="zero"), dict(absent="nan"), dict(union="row"),
                                    dict(union="no_minus"), dict(raise_empty=False)])
-def test_mean_iou_rejects(wrong):
-    assert not _check("mean_iou", miou_variant(**wrong))
+def test_mean_iou_rejects(wrong, check_exercise):
+    assert not check_exercise("mean_iou", miou_variant(**wrong))

@@ -13,14 +13,10 @@ from course_utils import exercises, solutions
 from course_utils.models.fcn import bilinear_kernel as package_kernel
 
 
-def _check(name: str, fn) -> bool:
-    return exercises.check(name, fn, verbose=False)
-
-
 @pytest.mark.parametrize("name", ["conv_output_size", "conv_transpose_output_size", "bilinear_kernel"])
-def test_reference_passes(name):
+def test_reference_passes(name, check_exercise):
     assert name in exercises.NAMES and exercises.lesson_of(name) == "02"
-    assert _check(name, getattr(solutions, name))
+    assert check_exercise(name, getattr(solutions, name))
 
 
 @pytest.mark.parametrize(("size", "k", "s", "p", "d"), [(32, 3, 1, 0, 1), (25, 2, 2, 0, 1), (100, 3, 2, 1, 1),
@@ -63,14 +59,14 @@ def conv_variant(rounding="floor", dilation_used=True, plus_one=True, check_fit=
     return conv_output_size
 
 
-def test_conv_variant_harness_is_right():
-    assert _check("conv_output_size", conv_variant())
+def test_conv_variant_harness_is_right(check_exercise):
+    assert check_exercise("conv_output_size", conv_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(rounding="ceil"), dict(rounding="true"), dict(dilation_used=False),
                                    dict(plus_one=False), dict(check_fit=False)])
-def test_conv_output_size_rejects(wrong):
-    assert not _check("conv_output_size", conv_variant(**wrong))
+def test_conv_output_size_rejects(wrong, check_exercise):
+    assert not check_exercise("conv_output_size", conv_variant(**wrong))
 
 
 # ---- conv_transpose_output_size ---------------------------------------------------------------
@@ -86,18 +82,18 @@ def tconv_variant(padding_twice=True, output_padding_used=True, minus_one=True, 
     return conv_transpose_output_size
 
 
-def test_tconv_variant_harness_is_right():
-    assert _check("conv_transpose_output_size", tconv_variant())
+def test_tconv_variant_harness_is_right(check_exercise):
+    assert check_exercise("conv_transpose_output_size", tconv_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(padding_twice=False), dict(output_padding_used=False), dict(minus_one=False),
                                    dict(dilation_used=False), dict(check=False)])
-def test_conv_transpose_output_size_rejects(wrong):
-    assert not _check("conv_transpose_output_size", tconv_variant(**wrong))
+def test_conv_transpose_output_size_rejects(wrong, check_exercise):
+    assert not check_exercise("conv_transpose_output_size", tconv_variant(**wrong))
 
 
-def test_conv_transpose_rejects_the_conv_formula():
-    assert not _check("conv_transpose_output_size",
+def test_conv_transpose_rejects_the_conv_formula(check_exercise):
+    assert not check_exercise("conv_transpose_output_size",
                       lambda size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1:
                       (size + 2 * padding - kernel_size) // stride + 1)
 
@@ -116,14 +112,14 @@ def kernel_variant(centre="right", size="right", normalise=False, one_d=False, d
     return bilinear_kernel
 
 
-def test_kernel_variant_harness_is_right():
-    assert _check("bilinear_kernel", kernel_variant())
+def test_kernel_variant_harness_is_right(check_exercise):
+    assert check_exercise("bilinear_kernel", kernel_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(centre="int"), dict(centre="half"), dict(size="plus_one"),
                                    dict(normalise=True), dict(one_d=True), dict(dtype=torch.float64)])
-def test_bilinear_kernel_rejects(wrong):
-    assert not _check("bilinear_kernel", kernel_variant(**wrong))
+def test_bilinear_kernel_rejects(wrong, check_exercise):
+    assert not check_exercise("bilinear_kernel", kernel_variant(**wrong))
 
 
 def test_bilinear_kernel_failure_mentions_interpolate(capsys):

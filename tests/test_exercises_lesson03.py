@@ -10,14 +10,10 @@ from course_utils import exercises, solutions
 from course_utils.models.fcn import fuse_skip as package_fuse_skip
 
 
-def _check(name: str, fn) -> bool:
-    return exercises.check(name, fn, verbose=False)
-
-
 @pytest.mark.parametrize("name", ["fuse_skip", "weighted_cross_entropy"])
-def test_reference_passes(name):
+def test_reference_passes(name, check_exercise):
     assert name in exercises.NAMES and exercises.lesson_of(name) == "03"
-    assert _check(name, getattr(solutions, name))
+    assert check_exercise(name, getattr(solutions, name))
 
 
 def test_fuse_skip_matches_package():
@@ -49,18 +45,18 @@ def fuse_variant(how="size", mode="bilinear", align_corners=False, combine="add"
     return fuse_skip
 
 
-def test_fuse_variant_harness_is_right():
-    assert _check("fuse_skip", fuse_variant())
+def test_fuse_variant_harness_is_right(check_exercise):
+    assert check_exercise("fuse_skip", fuse_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(how="x2"), dict(mode="nearest"), dict(align_corners=True),
                                    dict(combine="max")])
-def test_fuse_skip_rejects(wrong):
-    assert not _check("fuse_skip", fuse_variant(**wrong))
+def test_fuse_skip_rejects(wrong, check_exercise):
+    assert not check_exercise("fuse_skip", fuse_variant(**wrong))
 
 
-def test_fuse_skip_rejects_concatenation():
-    assert not _check("fuse_skip", lambda coarse, skip: torch.cat(
+def test_fuse_skip_rejects_concatenation(check_exercise):
+    assert not check_exercise("fuse_skip", lambda coarse, skip: torch.cat(
         [F.interpolate(coarse, size=skip.shape[-2:], mode="bilinear", align_corners=False), skip], dim=1))
 
 
@@ -79,11 +75,11 @@ def wce_variant(normalise="weights", ignore=True, weight_by="target"):
     return weighted_cross_entropy
 
 
-def test_wce_variant_harness_is_right():
-    assert _check("weighted_cross_entropy", wce_variant())
+def test_wce_variant_harness_is_right(check_exercise):
+    assert check_exercise("weighted_cross_entropy", wce_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(normalise="pixels"), dict(normalise="all"), dict(ignore=False),
                                    dict(weight_by="prediction")])
-def test_weighted_cross_entropy_rejects(wrong):
-    assert not _check("weighted_cross_entropy", wce_variant(**wrong))
+def test_weighted_cross_entropy_rejects(wrong, check_exercise):
+    assert not check_exercise("weighted_cross_entropy", wce_variant(**wrong))

@@ -12,14 +12,10 @@ from course_utils import exercises, solutions
 from course_utils.data import make_scene
 
 
-def _check(name: str, fn) -> bool:
-    return exercises.check(name, fn, verbose=False)
-
-
 @pytest.mark.parametrize("name", ["masks_to_boxes", "mask_iou"])
-def test_reference_passes(name):
+def test_reference_passes(name, check_exercise):
     assert name in exercises.NAMES
-    assert _check(name, getattr(solutions, name))
+    assert check_exercise(name, getattr(solutions, name))
 
 
 def test_masks_to_boxes_matches_scenes_and_torchvision():
@@ -59,19 +55,19 @@ def boxes_variant(plus_one=True, swap=False, guard_empty=True, as_float=True):
     return masks_to_boxes
 
 
-def test_boxes_variant_harness_is_right():
-    assert _check("masks_to_boxes", boxes_variant())
+def test_boxes_variant_harness_is_right(check_exercise):
+    assert check_exercise("masks_to_boxes", boxes_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(plus_one=False), dict(swap=True), dict(guard_empty=False),
                                    dict(as_float=False)])
-def test_masks_to_boxes_rejects(wrong):
-    assert not _check("masks_to_boxes", boxes_variant(**wrong))
+def test_masks_to_boxes_rejects(wrong, check_exercise):
+    assert not check_exercise("masks_to_boxes", boxes_variant(**wrong))
 
 
-def test_masks_to_boxes_rejects_torchvision_as_is():
+def test_masks_to_boxes_rejects_torchvision_as_is(check_exercise):
     # torchvision's masks_to_boxes gives the last row/column, not last + 1: an off-by-one here
-    assert not _check("masks_to_boxes", lambda m: torchvision.ops.masks_to_boxes(m.bool()))
+    assert not check_exercise("masks_to_boxes", lambda m: torchvision.ops.masks_to_boxes(m.bool()))
 
 
 # ---- mask_iou --------------------------------------------------------------------------------
@@ -89,11 +85,11 @@ def iou_variant(guard=True, subtract=True, transpose=False, dtype=torch.float32)
     return mask_iou
 
 
-def test_iou_variant_harness_is_right():
-    assert _check("mask_iou", iou_variant())
+def test_iou_variant_harness_is_right(check_exercise):
+    assert check_exercise("mask_iou", iou_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(guard=False), dict(subtract=False), dict(transpose=True),
                                    dict(dtype=torch.float64)])
-def test_mask_iou_rejects(wrong):
-    assert not _check("mask_iou", iou_variant(**wrong))
+def test_mask_iou_rejects(wrong, check_exercise):
+    assert not check_exercise("mask_iou", iou_variant(**wrong))

@@ -9,17 +9,13 @@ import torch
 import torchvision
 
 from course_utils import exercises, solutions
-from course_utils.boxes import encode_boxes
-
-
-def _check(name: str, fn) -> bool:
-    return exercises.check(name, fn, verbose=False)
+from course_utils.models.box_coding import encode_boxes
 
 
 @pytest.mark.parametrize("name", ["box_iou", "nms", "encode_boxes", "decode_boxes", "average_precision"])
-def test_reference_passes(name):
+def test_reference_passes(name, check_exercise):
     assert name in exercises.NAMES
-    assert _check(name, getattr(solutions, name))
+    assert check_exercise(name, getattr(solutions, name))
 
 
 def test_references_agree_with_torchvision():
@@ -62,14 +58,14 @@ def iou_variant(clamp=True, plus_one=False, subtract_inter=True, keep_dtype=True
     return box_iou
 
 
-def test_box_iou_variant_harness_is_right():
-    assert _check("box_iou", iou_variant())
+def test_box_iou_variant_harness_is_right(check_exercise):
+    assert check_exercise("box_iou", iou_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(clamp=False), dict(plus_one=True), dict(subtract_inter=False),
                                    dict(keep_dtype=False), dict(swap_minmax=True)])
-def test_box_iou_rejects(wrong):
-    assert not _check("box_iou", iou_variant(**wrong))
+def test_box_iou_rejects(wrong, check_exercise):
+    assert not check_exercise("box_iou", iou_variant(**wrong))
 
 
 # ---- nms -------------------------------------------------------------------------------------
@@ -93,14 +89,14 @@ def nms_variant(descending=True, strict=True, only_kept=True, index_order=False)
     return nms
 
 
-def test_nms_variant_harness_is_right():
-    assert _check("nms", nms_variant())
+def test_nms_variant_harness_is_right(check_exercise):
+    assert check_exercise("nms", nms_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(descending=False), dict(strict=False), dict(only_kept=False),
                                    dict(index_order=True)])
-def test_nms_rejects(wrong):
-    assert not _check("nms", nms_variant(**wrong))
+def test_nms_rejects(wrong, check_exercise):
+    assert not check_exercise("nms", nms_variant(**wrong))
 
 
 # ---- encode / decode -------------------------------------------------------------------------
@@ -123,14 +119,14 @@ def encode_variant(inverted_log=False, by_gt_size=False, corners=False, no_log=F
     return encode
 
 
-def test_encode_variant_harness_is_right():
-    assert _check("encode_boxes", encode_variant())
+def test_encode_variant_harness_is_right(check_exercise):
+    assert check_exercise("encode_boxes", encode_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(inverted_log=True), dict(by_gt_size=True), dict(corners=True),
                                    dict(no_log=True)])
-def test_encode_rejects(wrong):
-    assert not _check("encode_boxes", encode_variant(**wrong))
+def test_encode_rejects(wrong, check_exercise):
+    assert not check_exercise("encode_boxes", encode_variant(**wrong))
 
 
 def decode_variant(clamp=True, use_exp=True, centre_form=False, swap_wh=False):
@@ -147,14 +143,14 @@ def decode_variant(clamp=True, use_exp=True, centre_form=False, swap_wh=False):
     return decode
 
 
-def test_decode_variant_harness_is_right():
-    assert _check("decode_boxes", decode_variant())
+def test_decode_variant_harness_is_right(check_exercise):
+    assert check_exercise("decode_boxes", decode_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(clamp=False), dict(use_exp=False), dict(centre_form=True),
                                    dict(swap_wh=True)])
-def test_decode_rejects(wrong):
-    assert not _check("decode_boxes", decode_variant(**wrong))
+def test_decode_rejects(wrong, check_exercise):
+    assert not check_exercise("decode_boxes", decode_variant(**wrong))
 
 
 def test_round_trip_of_the_references():
@@ -186,11 +182,11 @@ def ap_variant(envelope=True, points=101, descending=True, recall_by_tp=False):
     return average_precision
 
 
-def test_ap_variant_harness_is_right():
-    assert _check("average_precision", ap_variant())
+def test_ap_variant_harness_is_right(check_exercise):
+    assert check_exercise("average_precision", ap_variant())
 
 
 @pytest.mark.parametrize("wrong", [dict(envelope=False), dict(points=11), dict(descending=False),
                                    dict(recall_by_tp=True)])
-def test_ap_rejects(wrong):
-    assert not _check("average_precision", ap_variant(**wrong))
+def test_ap_rejects(wrong, check_exercise):
+    assert not check_exercise("average_precision", ap_variant(**wrong))

@@ -12,15 +12,11 @@ from course_utils import exercises, solutions
 NAMES = ["roi_align_single", "paste_mask", "count_instances"]
 
 
-def _check(name: str, fn) -> bool:
-    return exercises.check(name, fn, verbose=False)
-
-
 @pytest.mark.parametrize("name", NAMES)
-def test_reference_passes(name):
+def test_reference_passes(name, check_exercise):
     assert name in exercises.NAMES
     assert exercises.lesson_of(name) == "06"
-    assert _check(name, getattr(solutions, name))
+    assert check_exercise(name, getattr(solutions, name))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -100,8 +96,8 @@ def roi_variant(half_pixel=True, swap_xy=False, clamp_edges=True, offset=0.5, ze
     return roi_align_single
 
 
-def test_roi_variant_with_defaults_is_right():
-    assert _check("roi_align_single", roi_variant())
+def test_roi_variant_with_defaults_is_right(check_exercise):
+    assert check_exercise("roi_align_single", roi_variant())
 
 
 @pytest.mark.parametrize("wrong", [
@@ -111,16 +107,16 @@ def test_roi_variant_with_defaults_is_right():
     dict(offset=0.0),  # samples at the bin corners, not inside
     dict(zero_outside=False),  # far-outside points not zeroed
 ], ids=["no-half-pixel", "swapped-xy", "no-edge-clamp", "corner-samples", "outside-not-zero"])
-def test_roi_align_rejects(wrong):
-    assert not _check("roi_align_single", roi_variant(**wrong))
+def test_roi_align_rejects(wrong, check_exercise):
+    assert not check_exercise("roi_align_single", roi_variant(**wrong))
 
 
-def test_roi_align_rejects_torchvision_unaligned():
+def test_roi_align_rejects_torchvision_unaligned(check_exercise):
     def unaligned(features, box, output_size, spatial_scale=1.0, sampling_ratio=2):
         return roi_align(features[None], [box[None].to(features.dtype)], output_size, spatial_scale,
                          sampling_ratio, aligned=False)[0]
 
-    assert not _check("roi_align_single", unaligned)
+    assert not check_exercise("roi_align_single", unaligned)
 
 
 # ---- paste_mask: wrong versions ---------------------------------------------------------------
@@ -156,8 +152,8 @@ def paste_variant(centre=0.5, swap_hw=False, cell_centre=True, integer_box=False
     return paste_mask
 
 
-def test_paste_variant_with_defaults_is_right():
-    assert _check("paste_mask", paste_variant())
+def test_paste_variant_with_defaults_is_right(check_exercise):
+    assert check_exercise("paste_mask", paste_variant())
 
 
 @pytest.mark.parametrize("wrong", [
@@ -167,8 +163,8 @@ def test_paste_variant_with_defaults_is_right():
     dict(integer_box=True),  # box rounded to whole pixels first
     dict(resize_whole=True),  # plain F.interpolate to the box's pixel size
 ], ids=["pixel-corners", "swapped-hw", "cell-corners", "rounded-box", "interpolate"])
-def test_paste_mask_rejects(wrong):
-    assert not _check("paste_mask", paste_variant(**wrong))
+def test_paste_mask_rejects(wrong, check_exercise):
+    assert not check_exercise("paste_mask", paste_variant(**wrong))
 
 
 # ---- count_instances: wrong versions ----------------------------------------------------------
@@ -216,5 +212,5 @@ def count_float(prediction, score_thresh=0.5, num_classes=7):
 
 @pytest.mark.parametrize("wrong", [count_strict, count_no_minlength, count_ignores_threshold, count_top_k,
                                    count_no_validation, count_float])
-def test_count_instances_rejects(wrong):
-    assert not _check("count_instances", wrong)
+def test_count_instances_rejects(wrong, check_exercise):
+    assert not check_exercise("count_instances", wrong)

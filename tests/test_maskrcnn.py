@@ -9,9 +9,10 @@ import torch
 
 from course_utils import solutions
 from course_utils.data import NUM_CLASSES
-from course_utils.models.inspect import inspect_maskrcnn
+from course_utils.models.inspection import inspect_maskrcnn
 from course_utils.models.maskrcnn import MaskRCNNConfig, build_maskrcnn, example_batch, paste_masks_exact
-from course_utils.models.maskrcnn_train import SceneBatches, flip_scene, load_maskrcnn
+from course_utils.train import SceneBatches, flip_scene
+from course_utils.train.maskrcnn import load_maskrcnn
 
 LOSSES = {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
 
@@ -182,7 +183,7 @@ def test_overfits_one_batch(tmp_path):
 
 
 def test_save_and_load_round_trip(tmp_path, batch):
-    from course_utils.training import save_checkpoint
+    from course_utils.train import save_checkpoint
 
     cfg = dataclasses.replace(MaskRCNNConfig(), mask_layers=(32,), representation_size=64)
     torch.manual_seed(0)

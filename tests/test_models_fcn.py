@@ -8,9 +8,11 @@ import torch.nn.functional as F
 
 from course_utils import engine
 from course_utils.models import fcn as fcn_module
-from course_utils.models.fcn import FCN, FCNConfig, bilinear_upsampler, build_fcn, load_fcn
-from course_utils.models.pixel import PixelClassifier, PixelConfig, build_pixel_classifier, load_pixel_classifier
-from course_utils.semantic_training import CropLoader, preload_semantic
+from course_utils.models.fcn import FCN, FCNConfig, bilinear_upsampler, build_fcn
+from course_utils.models.pixel import PixelClassifier, PixelConfig, build_pixel_classifier
+from course_utils.train import CropLoader, preload_semantic
+from course_utils.train.fcn import load_fcn
+from course_utils.train.pixel import load_pixel_classifier
 
 SMALL = {"channels": (4, 8, 8, 8, 8), "convs_per_stage": (1, 1, 1, 1, 1)}
 
@@ -154,7 +156,7 @@ def test_crop_loader_shapes_and_errors():
 
 
 def test_class_weights_favour_rare_classes():
-    from course_utils.semantic_training import class_weights
+    from course_utils.train.fcn import class_weights
 
     labels = torch.tensor([[1] * 90 + [4] * 10])
     w = class_weights(labels, 7, power=0.5)
@@ -165,7 +167,7 @@ def test_class_weights_favour_rare_classes():
 
 
 def test_undo_class_weight_bias_shifts_every_output_pixel():
-    from course_utils.semantic_training import undo_class_weight_bias
+    from course_utils.train.fcn import undo_class_weight_bias
 
     torch.manual_seed(0)
     model = build_fcn(num_classes=3, variant="8s", **SMALL).eval()
@@ -187,7 +189,7 @@ def test_undo_class_weight_bias_shifts_every_output_pixel():
 
 
 def test_train_fcn_recipe_smoke(tmp_path):
-    from course_utils.semantic_training import FCNTrainConfig, time_to_miou, train_fcn
+    from course_utils.train.fcn import FCNTrainConfig, time_to_miou, train_fcn
 
     data, val = preload_semantic("train", 8, 64), preload_semantic("val", 4, 64)
     cfg = FCNTrainConfig(channels=(4, 8, 8, 8, 8), convs_per_stage=(1, 1, 1, 1, 1), num_epochs=2, batch_size=4,
@@ -200,7 +202,7 @@ def test_train_fcn_recipe_smoke(tmp_path):
 
 
 def test_train_pixel_classifier_smoke():
-    from course_utils.semantic_training import train_pixel_classifier
+    from course_utils.train.pixel import train_pixel_classifier
 
     data, val = preload_semantic("train", 8, 64), preload_semantic("val", 4, 64)
     model, hist, scores = train_pixel_classifier(data=data, val_data=val, device="cpu", progress=False,

@@ -14,9 +14,10 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-from notebook_tools import NOTEBOOK_DIR, NOTEBOOKS, REPO_ROOT
+from notebook_tools import NOTEBOOK_DIR, NOTEBOOKS
 
-from course_utils.runner import CourseNotebookClient
+from course_utils.paths import REPO_ROOT
+from course_utils.tools.lesson_runner import CourseNotebookClient
 
 OUTPUT_DIR = REPO_ROOT / "test-output" / "notebooks"
 CELL_TIMEOUT = 600  # seconds for one cell; a lesson must finish in 4 minutes on a 2-core CPU

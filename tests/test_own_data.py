@@ -11,13 +11,9 @@ import pytest
 import torch
 
 from course_utils.data.coco import sample_dir, validate_coco
-from course_utils.own_data import (
-    PLANTABLE,
-    fault_table,
-    make_broken_copy,
-    simulate_out_of_memory,
-    try_pretrained_maskrcnn,
-)
+from course_utils.data.faults import PLANTABLE, fault_table, make_broken_copy
+from course_utils.models.maskrcnn import try_pretrained_maskrcnn
+from course_utils.train.coco import simulate_out_of_memory
 
 SAMPLE = sample_dir() / "train"
 
@@ -125,8 +121,7 @@ def test_results_json_of_a_perfect_model_scores_ap_one(tmp_path: Path) -> None:
     from pycocotools.cocoeval import COCOeval
 
     from course_utils.data.coco import CocoInstanceDataset
-    from course_utils.metrics.coco_eval import predict_dataset
-    from course_utils.own_data import export_results
+    from course_utils.metrics.coco_eval import export_results, predict_dataset
 
     ds = CocoInstanceDataset(sample_dir() / "val")
     preds, _ = predict_dataset(OracleDetector(ds), ds, batch_size=5)
@@ -150,7 +145,7 @@ def test_batches_flip_boxes_with_masks() -> None:
     from torch.utils.data import Subset
 
     from course_utils.data.coco import CocoInstanceDataset
-    from course_utils.own_data import CocoBatches
+    from course_utils.train import CocoBatches
 
     ds = Subset(CocoInstanceDataset(sample_dir() / "train"), range(5))
     batches = CocoBatches(ds, batch_size=2, flip=True, seed=1)
@@ -170,8 +165,7 @@ def test_batches_flip_boxes_with_masks() -> None:
 
 
 def test_set_num_classes_replaces_only_the_class_heads() -> None:
-    from course_utils.models.maskrcnn import MaskRCNNConfig, build_maskrcnn
-    from course_utils.own_data import set_num_classes
+    from course_utils.models.maskrcnn import MaskRCNNConfig, build_maskrcnn, set_num_classes
 
     model = build_maskrcnn(MaskRCNNConfig())
     backbone = {k: v.clone() for k, v in model.backbone.state_dict().items()}
@@ -188,7 +182,7 @@ def test_set_num_classes_replaces_only_the_class_heads() -> None:
 
 def test_starting_model_without_checkpoint_is_fresh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
-    from course_utils.own_data import starting_model
+    from course_utils.train.reuse import starting_model
 
     monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path))
     model, fine_tuning = starting_model(num_classes=7, device="cpu")
@@ -204,7 +198,7 @@ def test_train_on_coco_runs_and_lowers_the_loss() -> None:
 
     from course_utils.data.coco import CocoInstanceDataset
     from course_utils.models.maskrcnn import MaskRCNNConfig, build_maskrcnn
-    from course_utils.own_data import OwnDataConfig, train_on_coco
+    from course_utils.train.coco import OwnDataConfig, train_on_coco
 
     torch.manual_seed(0)
     ds = Subset(CocoInstanceDataset(sample_dir() / "train"), range(2))

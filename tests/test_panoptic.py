@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from course_utils.data import make_scene
-from course_utils.metrics.panoptic import panoptic_quality
-from course_utils.panoptic import FusionConfig, evaluate_fusion, fuse_all, fuse_panoptic, predict_raw, segments_of
+from course_utils.metrics.panoptic import evaluate_fusion, panoptic_quality
+from course_utils.models.panoptic_fusion import FusionConfig, fuse_all, fuse_panoptic, predict_raw, segments_of
 
 
 def gt_instances(scene: dict, scores: torch.Tensor | None = None) -> dict:
@@ -166,30 +166,31 @@ def test_predict_raw_fuse_and_evaluate_with_oracle_models() -> None:
 
 def test_load_or_train_models_trains_only_what_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path,
                                                           capsys: pytest.CaptureFixture) -> None:
-    import course_utils.models.maskrcnn_train as mt
-    import course_utils.semantic_training as st
+    import course_utils.train.reuse as reuse
     from course_utils.models.fcn import build_fcn
-    from course_utils.models.maskrcnn import MaskRCNNConfig, build_maskrcnn
-    from course_utils.panoptic import load_or_train_models
-    from course_utils.training import save_checkpoint
+    from course_utils.models.maskrcnn import build_maskrcnn
+    from course_utils.train import save_checkpoint
+    from course_utils.train.fcn import FCNTrainConfig
+    from course_utils.train.maskrcnn import MaskRCNNTrainConfig
+    from course_utils.train.reuse import load_or_train_models
 
     monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path))
     calls = []
 
     def fake_train_fcn(cfg, device=None, checkpoint=None, progress=True):
-        calls.append(("fcn", checkpoint, cfg == st.FCNTrainConfig()))
+        calls.append(("fcn", checkpoint, cfg == FCNTrainConfig()))
         model = build_fcn()
         save_checkpoint(model, checkpoint)
         return model, None, {}
 
     def fake_train_maskrcnn(cfg, device=None, checkpoint=None, progress=True, live_plot=True):
-        calls.append(("maskrcnn", checkpoint, cfg == MaskRCNNConfig()))
-        model = build_maskrcnn(cfg)
-        save_checkpoint(model, checkpoint, config=cfg)
+        calls.append(("maskrcnn", checkpoint, cfg == MaskRCNNTrainConfig()))
+        model = build_maskrcnn(cfg.model)
+        save_checkpoint(model, checkpoint, config=cfg.model)
         return model, None
 
-    monkeypatch.setattr(st, "train_fcn", fake_train_fcn)
-    monkeypatch.setattr(mt, "train_maskrcnn", fake_train_maskrcnn)
+    monkeypatch.setattr(reuse, "train_fcn", fake_train_fcn)
+    monkeypatch.setattr(reuse, "train_maskrcnn", fake_train_maskrcnn)
     fcn, rcnn = load_or_train_models("cpu")
     assert calls == [("fcn", "fcn8s", True), ("maskrcnn", "maskrcnn", True)]  # default configs, lesson names
     assert "checkpoint is missing" in capsys.readouterr().out

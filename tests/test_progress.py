@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from course_utils import progress
+from course_utils.progress import report
 
 
 def test_default_path_follows_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from course_utils.engine import REPO_ROOT
+    from course_utils.paths import REPO_ROOT
 
     progress.set_path(None)
     monkeypatch.setenv("COURSE_PROGRESS", str(tmp_path / "p.json"))
@@ -76,15 +77,15 @@ def test_summary_and_table(progress_file: Path) -> None:
     progress.record_question("00-image-shape", True)
     progress.record_question("00-sky-percent", False)
     progress.record_exercise("count_pixels_of_class", True)
-    rows = {r["lesson"]: r for r in progress.summary()}
+    rows = {r["lesson"]: r for r in report.summary()}
     assert [f"{n:02d}" for n in range(9)] == [k for k in sorted(rows) if k <= "08"]
     r0 = rows["00"]
     assert (r0["questions_right"], r0["questions_tried"], r0["questions_total"]) == (1, 2, 7)
     assert (r0["exercises_passed"], r0["exercises_total"]) == (1, 1)
-    text = progress.table()
+    text = report.table()
     line = next(x for x in text.splitlines() if x.startswith("00 "))
     assert "1/2/7" in line and "1/1" in line
-    assert "| 00 | Start here | 1 / 2 / 7 | 1 / 1 |" in progress.table_markdown()
+    assert "| 00 | Start here | 1 / 2 / 7 | 1 / 1 |" in report.table_markdown()
 
 
 def test_reset(progress_file: Path) -> None:

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils import report, runner
+from course_utils.tools import headline, lesson_runner
 
 
 def write_lesson(folder: Path, name: str, *sources: str) -> Path:
@@ -34,7 +34,7 @@ def lessons(tmp_path: Path) -> Path:
         "00_fine",
         "import os\nassert os.path.basename(os.getcwd()) == 'nbs', os.getcwd()",
         "print(os.environ['COURSE_PROGRESS'])",
-        "from course_utils.report import headline\nheadline('toy accuracy', 0.875)",
+        "from course_utils.tools.headline import headline\nheadline('toy accuracy', 0.875)",
         "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()",
     )
     write_lesson(folder, "01_broken", "x = 1", "raise ValueError('the scene size must be positive')", "y = 2")
@@ -57,7 +57,7 @@ def test_runs_every_lesson_and_reports_the_failure(
 ) -> None:
     monkeypatch.delenv("COURSE_PROGRESS", raising=False)
     out = tmp_path / "build"
-    code = runner.main(["--notebooks", str(lessons), "--out", str(out), "--timeout", "120"])
+    code = lesson_runner.main(["--notebooks", str(lessons), "--out", str(out), "--timeout", "120"])
     printed = capsys.readouterr().out
     assert code == 1
     for stem in ("00_fine", "01_broken", "02_plain"):
@@ -105,18 +105,18 @@ def test_runs_every_lesson_and_reports_the_failure(
 @pytest.mark.timeout(120)
 def test_only_runs_the_named_lessons(lessons: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "build"
-    assert runner.main(["--notebooks", str(lessons), "--out", str(out), "--only", "2"]) == 0
+    assert lesson_runner.main(["--notebooks", str(lessons), "--out", str(out), "--only", "2"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert [row["stem"] for row in summary["lessons"]] == ["02_plain"] and summary["ok"] is True
     assert not (out / "00_fine.ipynb").exists()
-    assert runner.main(["--notebooks", str(lessons), "--out", str(out), "--only", "07"]) == 2
+    assert lesson_runner.main(["--notebooks", str(lessons), "--out", str(out), "--only", "07"]) == 2
     assert "no lesson numbered 07" in capsys.readouterr().err
 
 
 @pytest.mark.timeout(120)
 def test_a_cell_over_the_time_limit_is_a_timeout(tmp_path: Path) -> None:
     write_lesson(tmp_path, "05_sleepy", "x = 1", "import time\ntime.sleep(60)")
-    result = runner.run_lesson(tmp_path / "05_sleepy.ipynb", tmp_path, timeout=3)
+    result = lesson_runner.run_lesson(tmp_path / "05_sleepy.ipynb", tmp_path, timeout=3)
     assert result.status == "timeout" and result.failed
     assert result.error == "a cell ran longer than the 3 s limit (code cell 2)"
     assert result.seconds < 60
@@ -125,14 +125,14 @@ def test_a_cell_over_the_time_limit_is_a_timeout(tmp_path: Path) -> None:
 def test_headline_outside_a_notebook_prints_one_line(capsys: pytest.CaptureFixture) -> None:
     import torch
 
-    assert report.headline("FCN-8s val mIoU", torch.tensor(0.93127)) is None
+    assert headline.headline("FCN-8s val mIoU", torch.tensor(0.93127)) is None
     assert capsys.readouterr().out == "Headline: FCN-8s val mIoU = 0.931\n"
-    record = report.headline_record("FCN-8s val mIoU", torch.tensor(0.93127))
+    record = headline.headline_record("FCN-8s val mIoU", torch.tensor(0.93127))
     assert record["value"] == pytest.approx(0.93127) and record["name"] == "FCN-8s val mIoU"
-    assert report.headline_record("scenes per second", 1234.5, unit="scenes/s", digits=0)["text"] == (
+    assert headline.headline_record("scenes per second", 1234.5, unit="scenes/s", digits=0)["text"] == (
         "Headline: scenes per second = 1234 scenes/s"
     )
-    assert report.headline_record("PQ", float("nan"))["value"] is None
+    assert headline.headline_record("PQ", float("nan"))["value"] is None
 
 
 @pytest.mark.parametrize(
@@ -141,16 +141,16 @@ def test_headline_outside_a_notebook_prints_one_line(capsys: pytest.CaptureFixtu
 )
 def test_headline_rejects_bad_input_with_a_message(name: str, value: object, error: type) -> None:
     with pytest.raises(error, match="headline"):
-        report.headline(name, value)
+        headline.headline(name, value)
 
 
 def test_find_headline_takes_the_last_record() -> None:
     nb = new_notebook(cells=[new_code_cell("a"), new_code_cell("b")])
     for cell, value in zip(nb.cells, (0.1, 0.2)):
-        data = {report.HEADLINE_MIME: {"name": "m", "value": value}}
+        data = {headline.HEADLINE_MIME: {"name": "m", "value": value}}
         cell.outputs = [{"output_type": "display_data", "metadata": {}, "data": data}]
-    assert report.find_headline(nb)["value"] == 0.2
-    assert report.find_headline(new_notebook()) is None
+    assert headline.find_headline(nb)["value"] == 0.2
+    assert headline.find_headline(new_notebook()) is None
 
 
 @pytest.mark.slow
@@ -167,8 +167,8 @@ def test_widget_cells_do_not_stall_until_the_cell_timeout(tmp_path: Path) -> Non
     path = write_lesson(tmp_path, "00_widgets", setup, *[viewer, "x = 1"] * 6)
     nb = nbformat.read(path, as_version=4)
     timeout = 30
-    client = runner.CourseNotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                         resources={"metadata": {"path": str(tmp_path)}})
+    client = lesson_runner.CourseNotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                                resources={"metadata": {"path": str(tmp_path)}})
     client.execute(env={**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
     stamps = [c.metadata["execution"] for c in nb.cells if c.cell_type == "code"]
     assert all("shell.execute_reply" in s for s in stamps)

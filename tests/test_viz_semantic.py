@@ -10,13 +10,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from course_utils import training  # noqa: E402
 from course_utils.data import make_scene  # noqa: E402
 from course_utils.metrics import semantic as sm  # noqa: E402
 from course_utils.models.fcn import build_fcn, receptive_field_table  # noqa: E402
+from course_utils.train import curves as vt  # noqa: E402
+from course_utils.train import loop as training  # noqa: E402
 from course_utils.viz import fcn as vf  # noqa: E402
 from course_utils.viz import semantic as vs  # noqa: E402
-from course_utils.viz import training as vt  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from pycocotools import mask as mask_utils
 
 from .classes import CLASSES, STUFF, THINGS, VOID
 from .datasets import split_seed
+from .rle import masks_to_rle
 from .shapes import make_scene
 
 SAMPLE_SPLITS: dict[str, tuple[int, int]] = {"train": (100, 48), "val": (101, 24)}
@@ -88,12 +89,10 @@ def scene_annotations(scene: dict, image_id: int, first_id: int) -> list[dict]:
     Returns:
         one dict per object: id, image_id, category_id, segmentation, area, bbox [x, y, w, h], iscrowd.
     """
-    masks = scene["masks"].numpy()  # (N, H, W) bool
-    rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))  # (H, W, N) in
+    rles = masks_to_rle(scene["masks"].numpy())  # (N, H, W) bool -> N RLE dicts
     anns = []
     for k, (rle, label) in enumerate(zip(rles, scene["labels"].tolist())):
-        anns.append({"id": first_id + k, "image_id": image_id, "category_id": int(label),
-                     "segmentation": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")},
+        anns.append({"id": first_id + k, "image_id": image_id, "category_id": int(label), "segmentation": rle,
                      "area": int(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
                      "iscrowd": 0})
     return anns

@@ -1,8 +1,12 @@
-"""COCO segmentations read with care: run-length strings, polygons and RLE checked before decoding.
+"""COCO run-length encoding (RLE) of masks: the course's one encoder, and segmentations read with care.
 
-pycocotools says little about a bad segmentation (a bare "Invalid RLE mask representation", and
-older releases did not check run lengths at all), so ``segmentation_to_rle`` checks sizes and run
-lengths first and raises a ``ValueError`` with one readable sentence instead.
+- :func:`masks_to_rle`: binary masks -> COCO compressed RLE ``{"size": [H, W], "counts": str}``
+  via pycocotools (runs counted down the *columns*, i.e. in Fortran order); every RLE the course
+  writes (annotations, COCO export, COCO evaluation) comes from here. :func:`rle_to_mask`
+  decodes one back.
+- pycocotools says little about a bad segmentation (a bare "Invalid RLE mask representation", and
+  older releases did not check run lengths at all), so ``segmentation_to_rle`` checks sizes and
+  run lengths first and raises a ``ValueError`` with one readable sentence instead.
 """
 
 from __future__ import annotations
@@ -11,6 +15,37 @@ import math
 
 import numpy as np
 from pycocotools import mask as mask_utils
+
+
+def masks_to_rle(masks: np.ndarray) -> list[dict]:
+    """COCO compressed RLE of binary masks, as stored in a COCO JSON file.
+
+    Args:
+        masks: (N, H, W) bool or 0/1 integers (callers check the values).
+
+    Returns:
+        N dicts ``{"size": [H, W], "counts": str}``.
+    """
+    # (H, W, N) uint8 in column-major memory, the layout pycocotools reads
+    arr = np.asfortranarray(np.asarray(masks).transpose(1, 2, 0).astype(np.uint8))
+    return [{"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+            for rle in mask_utils.encode(arr)]
+
+
+def rle_to_mask(rle: dict) -> np.ndarray:
+    """Decode a compressed or uncompressed COCO RLE to an (H, W) uint8 0/1 mask.
+
+    Args:
+        rle: ``{"size": [H, W], "counts": list[int] | str | bytes}``.
+
+    Returns:
+        (H, W) uint8 0/1.
+    """
+    if isinstance(rle.get("counts"), list):  # uncompressed: convert first
+        rle = mask_utils.frPyObjects(rle, *rle["size"])
+    elif isinstance(rle.get("counts"), str):
+        rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+    return mask_utils.decode(rle)
 
 
 def is_int(v) -> bool:

@@ -17,9 +17,9 @@ import re
 import warnings
 from collections.abc import Callable
 
+from .checker import check, run_limited
 from .compare import clone, compare, summarize
 from .core import DEFAULT_TIMEOUT, REGISTRY, Case, Exercise, exercise
-from .runner import check, run_limited
 
 __all__ = ["check", "NAMES", "reference", "cases", "lesson_of", "names_for_lesson", "Case", "Exercise", "exercise",
            "REGISTRY", "DEFAULT_TIMEOUT", "clone", "compare", "summarize", "run_limited"]

@@ -188,17 +188,7 @@ def compare(expected: Any, got: Any, atol: float = 1e-5, rtol: float = 1e-4, pat
                 f" ({summarize(got)})." if got is not None else " (did you forget `return`?).")
         return _compare_tensors(expected.detach().cpu(), got.detach().cpu(), atol, rtol, path)
     if isinstance(expected, np.ndarray):
-        if not isinstance(got, np.ndarray):
-            return f"{path} should be a NumPy array of shape {list(expected.shape)}, but it is {_type_name(got)}."
-        if got.shape != expected.shape:
-            return f"{path} has shape {list(got.shape)}, but the expected shape is {list(expected.shape)}."
-        if got.dtype != expected.dtype:
-            return f"{path} has dtype {got.dtype}, but the expected dtype is {expected.dtype}."
-        try:
-            return _compare_tensors(torch.from_numpy(np.ascontiguousarray(expected)),
-                                    torch.from_numpy(np.ascontiguousarray(got)), atol, rtol, path)
-        except TypeError:
-            return None if np.array_equal(expected, got) else f"{path} differs from the expected array."
+        return _compare_arrays(expected, got, atol, rtol, path)
     if expected is None:
         return None if got is None else f"{path} should be None, but it is {_type_name(got)}."
     if isinstance(expected, (bool, np.bool_)):
@@ -221,32 +211,57 @@ def compare(expected: Any, got: Any, atol: float = 1e-5, rtol: float = 1e-4, pat
     if isinstance(expected, str):
         return None if got == expected else f"{path} is {got!r}, expected {expected!r}."
     if isinstance(expected, (list, tuple)):
-        kind = "a list" if isinstance(expected, list) else "a tuple"
-        if not isinstance(got, (list, tuple)):
-            return f"{path} should be {kind} of {len(expected)} items, but it is {_type_name(got)}."
-        if len(got) != len(expected):
-            return f"{path} has {len(got)} items, expected {len(expected)}."
-        for i, (e, g) in enumerate(zip(expected, got)):
-            msg = compare(e, g, atol, rtol, f"{path}[{i}]")
-            if msg:
-                return msg
-        return None
+        return _compare_sequences(expected, got, atol, rtol, path)
     if isinstance(expected, dict):
-        if not isinstance(got, dict):
-            return f"{path} should be a dict with keys {sorted(map(str, expected))}, but it is {_type_name(got)}."
-        missing = [k for k in expected if k not in got]
-        extra = [k for k in got if k not in expected]
-        if missing:
-            return f"{path} is missing the key(s) {missing}."
-        if extra:
-            return f"{path} has unexpected key(s) {extra}."
-        for k in expected:
-            msg = compare(expected[k], got[k], atol, rtol, f"{path}[{k!r}]")
-            if msg:
-                return msg
-        return None
+        return _compare_dicts(expected, got, atol, rtol, path)
     try:
         same = bool(expected == got)
     except Exception:  # noqa: BLE001 - objects that cannot be compared count as different
         same = False
     return None if same else f"{path} is {summarize(got)}, expected {summarize(expected)}."
+
+
+def _compare_arrays(expected: np.ndarray, got: Any, atol: float, rtol: float, path: str) -> str | None:
+    """``compare`` for a NumPy array result: type, shape and dtype strictly, then the values."""
+    if not isinstance(got, np.ndarray):
+        return f"{path} should be a NumPy array of shape {list(expected.shape)}, but it is {_type_name(got)}."
+    if got.shape != expected.shape:
+        return f"{path} has shape {list(got.shape)}, but the expected shape is {list(expected.shape)}."
+    if got.dtype != expected.dtype:
+        return f"{path} has dtype {got.dtype}, but the expected dtype is {expected.dtype}."
+    try:
+        return _compare_tensors(torch.from_numpy(np.ascontiguousarray(expected)),
+                                torch.from_numpy(np.ascontiguousarray(got)), atol, rtol, path)
+    except TypeError:
+        return None if np.array_equal(expected, got) else f"{path} differs from the expected array."
+
+
+def _compare_sequences(expected: list | tuple, got: Any, atol: float, rtol: float, path: str) -> str | None:
+    """``compare`` for a list or tuple result: its length, then item by item."""
+    kind = "a list" if isinstance(expected, list) else "a tuple"
+    if not isinstance(got, (list, tuple)):
+        return f"{path} should be {kind} of {len(expected)} items, but it is {_type_name(got)}."
+    if len(got) != len(expected):
+        return f"{path} has {len(got)} items, expected {len(expected)}."
+    for i, (e, g) in enumerate(zip(expected, got)):
+        msg = compare(e, g, atol, rtol, f"{path}[{i}]")
+        if msg:
+            return msg
+    return None
+
+
+def _compare_dicts(expected: dict, got: Any, atol: float, rtol: float, path: str) -> str | None:
+    """``compare`` for a dict result: the same keys, then value by value."""
+    if not isinstance(got, dict):
+        return f"{path} should be a dict with keys {sorted(map(str, expected))}, but it is {_type_name(got)}."
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    if missing:
+        return f"{path} is missing the key(s) {missing}."
+    if extra:
+        return f"{path} has unexpected key(s) {extra}."
+    for k in expected:
+        msg = compare(expected[k], got[k], atol, rtol, f"{path}[{k!r}]")
+        if msg:
+            return msg
+    return None

@@ -110,7 +110,7 @@ def decode_boxes_cases(gen: torch.Generator) -> list[Case]:
     """Random, zero, round-trip, clamped and empty inputs for decode_boxes(deltas, anchors) -> (N, 4)."""
     boxes, anchors = _anchor_pairs(gen, 8)
     deltas = torch.randn(8, 4, generator=gen) * 0.3
-    from ..boxes import encode_boxes  # the round trip: decoding the package's encoding gives the boxes back
+    from ..models.box_coding import encode_boxes  # the round trip: decoding the package's encoding gives the boxes back
 
     return [
         Case("8 anchors with random offsets", args=(deltas, anchors)),

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,6 +22,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from ..data import CLASSES
+from ..data.rle import masks_to_rle
 
 STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
                                "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
@@ -56,11 +59,7 @@ def encode_masks(masks: torch.Tensor) -> list[dict]:
     if masks.numel() and int(masks.max()) > 1:
         raise ValueError(f"masks must hold 0/1 (or bool), found values up to {int(masks.max())}: "
                          "divide 0/255 masks by 255")
-    arr = np.asfortranarray(masks.to(torch.uint8).cpu().numpy().transpose(1, 2, 0))  # (H, W, N), Fortran order
-    rles = mask_utils.encode(arr)
-    for rle in rles:
-        rle["counts"] = rle["counts"].decode("ascii")
-    return rles
+    return masks_to_rle(masks.to(torch.uint8).cpu().numpy())  # (N, H, W) uint8
 
 
 def build_coco_gt(targets: Sequence[dict], image_size: tuple[int, int] | None = None) -> COCO:
@@ -251,3 +250,35 @@ def evaluate_maskrcnn(model: torch.nn.Module, dataset, batch_size: int = 16, dev
     """
     preds, targets = predict_dataset(model, dataset, batch_size, device)
     return coco_evaluate(preds, targets, iou_types, per_iou=per_iou)
+
+
+def export_results(predictions: list[dict], dataset, path: str | Path, score_threshold: float = 0.05,
+                   mask_threshold: float = 0.5) -> list[dict]:
+    """Write predictions as a COCO results JSON (the file ``COCO.loadRes`` and the COCO servers read).
+
+    Model labels are turned back into the dataset's category ids (``dataset.label_to_category``),
+    and each prediction gets the COCO id of its image (``dataset.ids``).
+
+    Args:
+        predictions: from ``metrics.coco_eval.predict_dataset``, in the dataset's order.
+        dataset: the ``CocoInstanceDataset`` the predictions were made on.
+        path: the JSON file to write.
+        score_threshold: leave out detections below this score.
+        mask_threshold: mask probability above which a pixel is in the mask.
+
+    Returns:
+        the list written: ``{"image_id", "category_id", "segmentation" (RLE), "bbox" (xywh), "score"}``.
+    """
+    if len(predictions) != len(dataset):
+        raise ValueError(f"{len(predictions)} predictions for {len(dataset)} images: predict the whole dataset")
+    kept = []
+    for p in predictions:
+        keep = p["scores"] >= score_threshold
+        kept.append({k: v[keep] for k, v in p.items()})
+    results = predictions_to_coco(kept, dataset.ids, mask_threshold)
+    for r in results:
+        r["category_id"] = int(dataset.label_to_category[r["category_id"]])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results), encoding="utf-8")
+    return results

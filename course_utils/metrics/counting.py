@@ -5,7 +5,8 @@ Lesson 06 compares three ways to count the things in a scene on the same scenes:
 * Mask R-CNN: one confident detection = one object (``keep_confident``);
 * connected components of the TRUE semantic map, which is what a perfect FCN would give
   (``models.bottom_up.semantic_instances``): touching objects of one class merge into one;
-* lesson 04's bottom-up FCN (interior/boundary + grouping), when its checkpoints exist.
+* lesson 04's bottom-up FCN (interior/boundary + grouping), when its predictions are given
+  (``train.reuse.bottom_up_predictions`` makes them from lesson 04's checkpoints).
 
 The scores come from ``metrics.instances.separation_report``.
 """
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
+from ..models.bottom_up import semantic_instances
+from .instances import separation_report
 
 
 def keep_confident(pred: dict, score_thresh: float = 0.5, mask_thresh: float = 0.5) -> dict:
@@ -37,7 +39,8 @@ def keep_confident(pred: dict, score_thresh: float = 0.5, mask_thresh: float = 0
 
 
 def counting_comparison(scenes: Sequence[dict], predictions: Sequence[dict], score_thresh: float = 0.5,
-                        mask_thresh: float = 0.5, bottom_up: bool = True) -> dict[str, dict[str, float]]:
+                        mask_thresh: float = 0.5, bottom_up: Sequence[dict] | None = None
+                        ) -> dict[str, dict[str, float]]:
     """Counting and separation scores of Mask R-CNN and of FCN-driven baselines on the same scenes.
 
     Args:
@@ -45,16 +48,13 @@ def counting_comparison(scenes: Sequence[dict], predictions: Sequence[dict], sco
         predictions: Mask R-CNN outputs for those scenes (same order).
         score_thresh: detections counted when their score is at least this.
         mask_thresh: mask probability threshold.
-        bottom_up: also run lesson 04's bottom-up FCN when its checkpoints ("bottom_up" and an
-            FCN-8s) exist; it is skipped silently otherwise.
+        bottom_up: lesson 04's bottom-up instances for the same scenes (one dict per scene with
+            ``masks`` and ``labels``), scored as a third method; None leaves it out.
 
     Returns:
         ``{method: separation_report(...)}`` with ``count_mae``, ``exact_count_images``,
         ``recovered``, ``touching_recovered``, ... per method.
     """
-    from ..models.bottom_up import semantic_instances
-    from .instances import separation_report
-
     if len(scenes) != len(predictions):
         raise ValueError(f"{len(scenes)} scenes but {len(predictions)} predictions")
     rows = {
@@ -62,25 +62,6 @@ def counting_comparison(scenes: Sequence[dict], predictions: Sequence[dict], sco
         "connected components of the true semantic map (a perfect FCN)":
             separation_report(scenes, [semantic_instances(s["semantic"]) for s in scenes]),
     }
-    if bottom_up:
-        found = _bottom_up_predictions(scenes)
-        if found is not None:
-            rows["lesson 04 bottom-up FCN (interior/boundary + grouping)"] = separation_report(scenes, found)
+    if bottom_up is not None:
+        rows["lesson 04 bottom-up FCN (interior/boundary + grouping)"] = separation_report(scenes, bottom_up)
     return rows
-
-
-@torch.no_grad()
-def _bottom_up_predictions(scenes: Sequence[dict]) -> list[dict] | None:
-    """Lesson 04's bottom-up instances for each scene, or None when its checkpoints are missing."""
-    from ..engine import checkpoint_path
-    from ..models.bottom_up import bottom_up_instances, load_bottom_up
-    from ..models.fcn import load_fcn
-
-    semantic = next((n for n in ("fcn8s", "fcn8s_fast") if checkpoint_path(n).exists()), None)
-    if not checkpoint_path("bottom_up").exists() or semantic is None:
-        return None
-    try:
-        model, sem_model = load_bottom_up("bottom_up"), load_fcn(semantic).cpu().eval()
-    except Exception:  # noqa: BLE001 - an old or foreign checkpoint: compare without it
-        return None
-    return [bottom_up_instances(model, sem_model, s["image"]) for s in scenes]

@@ -22,11 +22,13 @@ Over a split the counts and the IoU sums are *accumulated* per class, then
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from ..data.classes import CLASSES, LABEL_DIVISOR, NUM_CLASSES, STUFF, THINGS, VOID
+from ..models.panoptic_fusion import FusionConfig, fuse_all
 
 MATCH_IOU = 0.5  # a match needs IoU strictly above this: that is what makes matches unique
 VOID_FRACTION = 0.5  # an unmatched prediction more than this much in void is not a false positive
@@ -233,3 +235,46 @@ def format_pq(summary: dict[str, dict]) -> str:
     for name, r in summary.get("per_class", {}).items():
         lines.append(f"{name:10s} {r['pq']:6.3f} {r['sq']:6.3f} {r['rq']:6.3f}  {r['tp']} {r['fp']} {r['fn']}")
     return "\n".join(lines)
+
+
+def evaluate_fusion(raw: Sequence[dict], scenes: Sequence[dict], cfg: FusionConfig | None = None) -> dict:
+    """PQ of the fused predictions against the scenes' ground-truth panoptic maps.
+
+    Args:
+        raw: outputs of ``predict_raw`` for the scenes' images, same order.
+        scenes: the ground-truth scene dicts (``panoptic``, ``segments``).
+        cfg: fusion thresholds.
+
+    Returns:
+        ``PQStats.summary()``: ``all`` / ``things`` / ``stuff`` PQ, SQ, RQ and ``per_class``.
+    """
+    if len(raw) != len(scenes):
+        raise ValueError(f"got {len(raw)} predictions for {len(scenes)} scenes")
+    stats = PQStats()
+    for (pan, segs), scene in zip(fuse_all(raw, cfg), scenes):
+        stats.update(pan, scene["panoptic"], segs, scene["segments"])
+    return stats.summary()
+
+
+def sweep_fusion(raw: Sequence[dict], scenes: Sequence[dict], overlap_thresholds: Sequence[float] = (),
+                 stuff_min_areas: Sequence[int] = (), cfg: FusionConfig | None = None) -> dict[str, list]:
+    """PQ as one fusion threshold varies while the other keeps its value in ``cfg``.
+
+    Args:
+        raw: outputs of ``predict_raw``.
+        scenes: ground-truth scenes, same order.
+        overlap_thresholds: values of ``overlap_threshold`` to try.
+        stuff_min_areas: values of ``stuff_min_area`` to try.
+        cfg: the other settings (``FusionConfig()`` when None).
+
+    Returns:
+        ``{"overlap_threshold": [(value, summary), ...], "stuff_min_area": [(value, summary), ...]}``
+        with ``summary`` as from ``evaluate_fusion``.
+    """
+    cfg = cfg or FusionConfig()
+    return {
+        "overlap_threshold": [(float(v), evaluate_fusion(raw, scenes, replace(cfg, overlap_threshold=float(v))))
+                              for v in overlap_thresholds],
+        "stuff_min_area": [(int(v), evaluate_fusion(raw, scenes, replace(cfg, stuff_min_area=int(v))))
+                           for v in stuff_min_areas],
+    }

@@ -42,23 +42,13 @@ PIXEL_CLASSES = ["background", "interior", "boundary"]
 
 @dataclass(frozen=True)
 class BottomUpConfig:
-    """How to build and train the bottom-up model (lesson 04); training reuses lesson 03's fast FCN recipe."""
+    """The bottom-up model of lesson 04 and its pixel targets (training: ``train.bottom_up.BottomUpTrainConfig``)."""
 
     interior_fraction: float = 0.5  # a pixel is interior when its depth in the object >= this x the deepest
     min_rim: float = 1.5  # ... and at least this many pixels deep (so every object has a rim)
     channels: tuple[int, ...] = (16, 32, 64, 128, 128)  # FCN encoder widths (the lesson 03 FCN's defaults)
     variant: str = "8s"  # FCN variant: the stride-8 skip keeps boundaries sharp
-    num_train: int = 1500  # training scenes (split "train"), generated once
-    num_val: int = 64  # validation scenes (split "val") scored after every epoch
-    crop: int | None = 64  # training crop side (the FCN is fully convolutional; None = whole scenes)
-    batch_size: int = 32  # crops per step
-    num_epochs: int = 4  # passes over the training scenes
-    lr: float = 1e-2  # peak learning rate (AdamW, one-cycle schedule)
-    class_weight_power: float = 0.5  # loss weight per class = frequency ** -power (rare boundary pixels count more)
-    max_minutes: float | None = 2.5  # training-time budget (CPU); the schedule is squeezed into it; None = all epochs
     min_area: int = 3  # interior components smaller than this many pixels are dropped as noise
-    size: int = 128  # scene side in pixels
-    seed: int = 0  # seeds initialisation and crop order
 
 
 def boundary_target(masks: torch.Tensor, interior_fraction: float = 0.5, min_rim: float = 1.5) -> torch.Tensor:
@@ -116,87 +106,6 @@ def build_bottom_up(cfg: BottomUpConfig = BottomUpConfig()) -> FCN:
         an untrained FCN: images (B, 3, H, W) -> logits (B, 3, H, W).
     """
     return build_fcn(num_classes=len(PIXEL_CLASSES), variant=cfg.variant, channels=cfg.channels)
-
-
-def preload_boundary(split: str | int, length: int, cfg: BottomUpConfig = BottomUpConfig()
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generate ``length`` scenes once with their interior/boundary targets, as compact tensors.
-
-    Args:
-        split: "train", "val", "test" or an int seed.
-        length: number of scenes.
-        cfg: target settings (``interior_fraction``, ``min_rim``, ``size``).
-
-    Returns:
-        images uint8 (N, 3, size, size) (x 255) and targets uint8 (N, size, size).
-    """
-    seed = split_seed(split)
-    images = torch.empty(length, 3, cfg.size, cfg.size, dtype=torch.uint8)
-    targets = torch.empty(length, cfg.size, cfg.size, dtype=torch.uint8)
-    for i in range(length):
-        scene = make_scene(seed, i, cfg.size)
-        images[i] = (scene["image"] * 255).round_().to(torch.uint8)
-        targets[i] = boundary_target(scene["masks"], cfg.interior_fraction, cfg.min_rim).to(torch.uint8)
-    return images, targets
-
-
-def train_bottom_up(cfg: BottomUpConfig = BottomUpConfig(), device: torch.device | str | None = None,
-                    checkpoint: str | None = "bottom_up", live_plot: bool = True,
-                    progress: bool = True):
-    """Train the bottom-up FCN with lesson 03's fast recipe and save it.
-
-    The scenes and their 3-class targets are generated once; training uses random crops
-    (``semantic_training.CropLoader``), a class-weighted cross-entropy and ``engine.fit``'s
-    one-cycle schedule, with background/interior/boundary IoU on validation scenes after every epoch.
-
-    Args:
-        cfg: the configuration.
-        device: where to train (default ``engine.get_device()``).
-        checkpoint: checkpoint name to save to (``engine.checkpoint_path(checkpoint)``), or None.
-        live_plot: draw the loss and validation curves while training (notebooks).
-        progress: show a progress bar.
-
-    Returns:
-        (model in eval mode, ``History``, validation scores after the last epoch).
-    """
-    from ..engine import evaluate_semantic, get_device, seed_everything
-    from ..semantic_training import CropLoader, class_weights
-    from ..training import fit
-
-    device = torch.device(device) if device is not None else get_device()
-    seed_everything(cfg.seed)
-    images, targets = preload_boundary("train", cfg.num_train, cfg)
-    val_images, val_targets = preload_boundary("val", cfg.num_val, cfg)
-    model = build_bottom_up(cfg)
-    loader = CropLoader(images, targets, cfg.batch_size, cfg.crop, seed=cfg.seed)
-    val_loader = CropLoader(val_images, val_targets, 64, crop=None, flip=False, shuffle=False)
-    weight = class_weights(targets, len(PIXEL_CLASSES), cfg.class_weight_power).to(device)
-
-    def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(logits, target, weight=weight)
-
-    def val_fn(m: torch.nn.Module) -> dict[str, float]:
-        return evaluate_semantic(m, val_loader, len(PIXEL_CLASSES), device=device, class_names=PIXEL_CLASSES)
-
-    history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, loss_fn=loss_fn, val_fn=val_fn,
-                  max_minutes=cfg.max_minutes, live_plot=live_plot, progress=progress, checkpoint=checkpoint,
-                  title="bottom-up FCN: background / interior / boundary")
-    return model.eval(), history, (history.epochs[-1] if history.epochs else val_fn(model))
-
-
-def load_bottom_up(name: str = "bottom_up", device: torch.device | str | None = None) -> FCN:
-    """The bottom-up FCN saved by lesson 04 (``engine.checkpoint_path(name)``), in eval mode.
-
-    Args:
-        name: checkpoint name or path.
-        device: where to put it (default: the CPU).
-
-    Returns:
-        the 3-class FCN, ready for :func:`bottom_up_instances`.
-    """
-    from .fcn import load_fcn
-
-    return load_fcn(name).to(device or "cpu").eval()
 
 
 def _as_numpy_map(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -313,45 +222,3 @@ def bottom_up_instances(model: torch.nn.Module, semantic_model: torch.nn.Module,
     out["pixel_map"] = torch.from_numpy(pixel_map)
     out["ids"] = torch.from_numpy(ids)
     return out
-
-
-@dataclass(frozen=True)
-class FastSemanticConfig:
-    """A quicker lesson-03 FCN-8s run, for when lesson 03's checkpoint is missing."""
-
-    num_train: int = 1000  # training scenes (lesson 03: 2000)
-    num_epochs: int = 4  # passes over them (lesson 03: 12)
-    max_minutes: float | None = 1.5  # time budget on a CPU; None = all epochs
-    checkpoint: str = "fcn8s_fast"  # saved here (not over lesson 03's "fcn8s"), so a re-run loads it
-
-
-def semantic_fcn(device: torch.device | str | None = None, name: str = "fcn8s",
-                 fast: FastSemanticConfig = FastSemanticConfig(), live_plot: bool = True) -> tuple[FCN, str]:
-    """Lesson 03's semantic FCN-8s, or (when its checkpoint is missing) a quickly trained stand-in.
-
-    Looks for the checkpoint ``name``, then ``fast.checkpoint``; trains the stand-in with lesson
-    03's recipe and fewer scenes and epochs only when neither exists.
-
-    Args:
-        device: where to put (and train) the model (default ``engine.get_device()``).
-        name: lesson 03's checkpoint name.
-        fast: how to train the stand-in.
-        live_plot: show the training curves while the stand-in trains.
-
-    Returns:
-        (model in eval mode on ``device``, one sentence saying where it came from).
-    """
-    from ..engine import checkpoint_path, get_device
-    from ..semantic_training import FCNTrainConfig, train_fcn
-    from .fcn import load_fcn
-
-    device = torch.device(device) if device is not None else get_device()
-    for candidate in (name, fast.checkpoint):
-        if checkpoint_path(candidate).exists():
-            return load_fcn(candidate).to(device).eval(), f"Loaded the FCN-8s from {checkpoint_path(candidate)}."
-    cfg = FCNTrainConfig(num_train=fast.num_train, num_epochs=fast.num_epochs, max_minutes=fast.max_minutes)
-    model, _, scores = train_fcn(cfg, device=device, live_plot=live_plot, checkpoint=fast.checkpoint)
-    return model.to(device).eval(), (
-        f"Lesson 03's checkpoint {checkpoint_path(name)} is missing, so a quicker FCN-8s was trained here "
-        f"(validation mIoU {scores['miou']:.2f}, saved as {checkpoint_path(fast.checkpoint)}); run lesson 03 "
-        "for the real one.")

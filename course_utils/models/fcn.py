@@ -15,7 +15,8 @@ logits are cropped back, so the output is exactly (B, C, H, W) for an (B, 3, H, 
 
 Building and loading (used by lessons 03, 04 and 07)::
 
-    from course_utils.models import FCNConfig, build_fcn, load_fcn
+    from course_utils.models import FCNConfig, build_fcn
+    from course_utils.train.fcn import load_fcn
     model = build_fcn(num_classes=3, variant="8s")  # e.g. background / interior / boundary
     model = FCN(FCNConfig(num_classes=7, variant="8s", channels=(16, 32, 64, 128, 128)))  # a wider one
     model = load_fcn("fcn8s")  # the lesson-03 checkpoint, rebuilt from the config saved with it
@@ -241,26 +242,6 @@ def build_fcn(num_classes: int = NUM_CLASSES, variant: str = "8s", **kwargs) -> 
     if "convs_per_stage" in kwargs:
         kwargs["convs_per_stage"] = tuple(kwargs["convs_per_stage"])
     return FCN(FCNConfig(num_classes=num_classes, variant=variant, **kwargs))
-
-
-def load_fcn(path_or_name="fcn8s", map_location: str | torch.device = "cpu") -> FCN:
-    """Rebuild a trained FCN from a checkpoint written by ``engine.fit``/``save_checkpoint``.
-
-    Args:
-        path_or_name: a checkpoint name ("fcn8s" is lesson 03's) or a file path.
-        map_location: where to put the weights.
-
-    Returns:
-        the FCN with its weights, in eval mode.
-    """
-    from ..training import load_checkpoint
-
-    payload = load_checkpoint(path_or_name, map_location=map_location)
-    if not payload.get("config") or "variant" not in payload["config"]:
-        raise ValueError(f"{path_or_name} is not an FCN checkpoint (its config is {payload.get('config')!r})")
-    model = build_fcn(**payload["config"])
-    model.load_state_dict(payload["model"])
-    return model.eval()
 
 
 def receptive_field_table(config: FCNConfig = FCNConfig()) -> list[dict]:

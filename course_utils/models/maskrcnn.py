@@ -11,8 +11,11 @@ things are 4, 5 and 6, so the ids 1-3 (stuff) are simply never predicted.
 
 from __future__ import annotations
 
+import socket
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -31,12 +34,11 @@ from .roi_align import GridRoIAlign
 
 @dataclass(frozen=True)
 class MaskRCNNConfig:
-    """Everything that defines the course's Mask R-CNN and how it is trained.
+    """Everything that defines the course's Mask R-CNN (how it is trained: ``train.maskrcnn.MaskRCNNTrainConfig``).
 
-    Override a field with ``dataclasses.replace(cfg, num_epochs=1)``.
+    Override a field with ``dataclasses.replace(cfg, fpn_channels=32)``.
     """
 
-    # --- model ---
     num_classes: int = NUM_CLASSES  # classes INCLUDING background (id 0); the course uses 7
     image_size: int = 128  # scenes are image_size x image_size; the model never resizes them
     backbone: str = "small"  # "small" (course model) or "resnet50" (torchvision's ResNet-50 FPN)
@@ -64,21 +66,6 @@ class MaskRCNNConfig:
     box_score_thresh: float = 0.05  # detections below this score are dropped at inference
     box_detections_per_img: int = 20  # at most this many detections per image (scenes have <= 6 objects)
     exact_paste: bool = True  # paste masks with sub-pixel precision (False: torchvision's integer-box paste)
-    # --- training (train_maskrcnn) ---
-    num_train: int = 1536  # training scenes of split "train", generated once before training
-    batch_size: int = 4  # scenes per optimiser step (in 3 minutes 4 beat 8: ~1.8x the steps, ~10% fewer images/s)
-    num_epochs: int = 4  # passes over the training scenes (each with fresh random flips)
-    lr: float = 3e-3  # peak learning rate of the one-cycle schedule (AdamW)
-    weight_decay: float = 1e-4  # AdamW weight decay
-    classifier_loss_weight: float = 2.0  # weight of loss_classifier in the total (the other terms weigh 1)
-    flip: bool = True  # random horizontal and vertical flips of training scenes
-    max_minutes: float | None = 3.0  # training budget in minutes; the schedule is squeezed into it (None: every epoch)
-    seed: int = 0  # seed of the weights, the batch order and the flips
-
-    @property
-    def loss_weights(self) -> dict[str, float]:
-        """The recipe's weights of the loss terms in the total, as ``engine.fit`` takes them."""
-        return {"loss_classifier": self.classifier_loss_weight}
 
 
 class SmallBackbone(nn.Module):
@@ -279,3 +266,58 @@ def example_batch(batch_size: int = 8, split: str | int = "train", size: int = 1
         images.append(img.to(device))
         targets.append({k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in tgt.items()})
     return images, targets
+
+
+def set_num_classes(model: nn.Module, num_classes: int) -> nn.Module:
+    """Give a torchvision Mask R-CNN new class-specific heads when its class count differs.
+
+    The backbone, RPN and head bodies keep their weights; only the final box and mask
+    predictors are replaced (randomly initialised) for ``num_classes`` (background included).
+
+    Returns:
+        the same model, changed in place.
+    """
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+    from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
+
+    heads = model.roi_heads
+    if heads.box_predictor.cls_score.out_features == num_classes:
+        return model
+    heads.box_predictor = FastRCNNPredictor(heads.box_predictor.cls_score.in_features, num_classes)
+    mask_in = heads.mask_predictor.conv5_mask.in_channels
+    heads.mask_predictor = MaskRCNNPredictor(mask_in, heads.mask_predictor.conv5_mask.out_channels, num_classes)
+    return model
+
+
+def try_pretrained_maskrcnn(timeout_s: float = 10.0) -> tuple[nn.Module | None, str]:
+    """Build torchvision's ResNet-50 FPN Mask R-CNN with COCO weights, never waiting long for the network.
+
+    Uses the package's builder (``backbone="resnet50", pretrained=True``), which loads the weights
+    from torch's cache when they are there and otherwise downloads them; every socket gets a
+    ``timeout_s`` limit meanwhile, and any failure is caught.
+
+    Args:
+        timeout_s: seconds a network read may stall before the download is given up.
+
+    Returns:
+        (the model, or None when building failed altogether; one sentence saying what happened).
+    """
+    from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
+
+    url = MaskRCNN_ResNet50_FPN_Weights.COCO_V1.url
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    where = f"found in the cache at {cached}" if cached.is_file() else "not cached, so they must be downloaded"
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout_s)
+    start = time.perf_counter()
+    try:
+        model = build_maskrcnn(MaskRCNNConfig(backbone="resnet50", pretrained=True))
+    except Exception as err:  # noqa: BLE001 - whatever went wrong, the lesson goes on
+        return None, f"The COCO weights ({where}) could not be used ({type(err).__name__}: {err})."
+    finally:
+        socket.setdefaulttimeout(old)
+    seconds = time.perf_counter() - start
+    if cached.is_file():
+        return model, f"COCO-pretrained ResNet-50 Mask R-CNN ready in {seconds:.1f} s (weights {where})."
+    return model, (f"No COCO weights: none were cached and the download failed after {seconds:.1f} s, so this "
+                   "model is randomly initialised (the fallback).")

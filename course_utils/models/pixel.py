@@ -80,21 +80,3 @@ def build_pixel_classifier(hidden: int = 32, with_coords: bool = False, num_clas
     """
     return PixelClassifier(PixelConfig(num_classes=num_classes, hidden=hidden, layers=layers,
                                        with_coords=with_coords))
-
-
-def load_pixel_classifier(path_or_name, map_location: str | torch.device = "cpu") -> PixelClassifier:
-    """Rebuild a ``PixelClassifier`` from a checkpoint saved by ``engine.fit``/``save_checkpoint``.
-
-    Args:
-        path_or_name: a checkpoint name (e.g. "pixel_mlp") or a file path.
-        map_location: where to put the weights.
-
-    Returns:
-        the model in eval mode.
-    """
-    from ..training import load_checkpoint
-
-    payload = load_checkpoint(path_or_name, map_location=map_location)
-    model = PixelClassifier(PixelConfig(**payload["config"]))
-    model.load_state_dict(payload["model"])
-    return model.eval()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import progress
 from .bank import Question
 from .grading import Feedback, grade
 
@@ -38,8 +39,6 @@ def submit(q: Question, response: Any, record: bool = True) -> Feedback:
         _wrong[q.id] = _wrong.get(q.id, 0) + 1
     if record and fb.status != "invalid":
         try:
-            from .. import progress
-
             progress.record_question(q.id, fb.correct)
         except Exception:  # noqa: BLE001 - progress is a convenience, never a reason to lose the feedback
             pass

@@ -3,7 +3,7 @@
 ``box_iou`` and ``nms`` are written from scratch here (the course's other code calls
 ``torchvision.ops``, and the tests prove these agree with it); ``encode_boxes``,
 ``decode_boxes`` and ``average_precision`` are the package's own from-scratch versions in
-``course_utils.boxes`` and ``course_utils.metrics.detection``, read them there.
+``course_utils.models.box_coding`` and ``course_utils.metrics.detection``, read them there.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import boxes as _boxes
 from ..metrics import detection as _detection
+from ..models import box_coding as _boxes
 
 
 def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 from torchvision.ops import batched_nms, box_convert, box_iou
 
 from ..data.classes import CLASSES
+from .axes import axes_or_figure
 from .scenes import hwc, instance_colours
 
 
@@ -274,8 +275,7 @@ def show_pr_curve(curve: dict[str, np.ndarray], ap: float, title: str = "", ax: 
     Returns:
         the axes.
     """
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4))
+    _, ax = axes_or_figure(ax, figsize=(5, 4))
     recall = np.concatenate([[0.0], curve["recall"]])
     ax.plot(curve["recall"], curve["precision"], color="0.6", lw=1, label="precision (raw)")
     ax.step(recall, np.concatenate([curve["envelope"][:1], curve["envelope"]]), where="pre", color="tab:blue", lw=2,

@@ -1,6 +1,6 @@
 """Figures for Mask R-CNN: loss terms, every stage of the forward pass, detections and a threshold viewer.
 
-The stage figures take an ``Inspection`` from ``course_utils.models.inspect.inspect_maskrcnn``.
+The stage figures take an ``Inspection`` from ``course_utils.models.inspection.inspect_maskrcnn``.
 Instances are drawn with torchvision's ``draw_bounding_boxes`` / ``draw_segmentation_masks``
 (through ``viz.scenes.draw_instances``).
 """
@@ -17,6 +17,7 @@ from matplotlib.ticker import NullFormatter
 
 from ..data.classes import CLASSES
 from ..metrics.counting import keep_confident
+from .axes import axes_or_figure
 from .scenes import draw_instances, hwc
 
 LOSS_NAMES: dict[str, str] = {
@@ -318,10 +319,7 @@ def plot_ap_per_iou(results: dict[str, dict[str, float]], ax: plt.Axes | None = 
     Returns:
         the matplotlib figure.
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-    else:
-        fig = ax.figure
+    fig, ax = axes_or_figure(ax, figsize=(5, 3.2))
     for iou_type, r in results.items():
         keys = sorted((k for k in r if k.startswith("AP@")), key=lambda k: int(k[3:]))
         name = {"segm": "mask", "bbox": "box"}.get(iou_type, iou_type)

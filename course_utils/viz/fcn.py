@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
+from .axes import axes_or_figure
 from .scenes import hwc
 
 
@@ -90,9 +91,7 @@ def plot_receptive_field_growth(table: list[dict], ax=None, object_sizes: tuple[
     Returns:
         the matplotlib figure.
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 3))
-    fig = ax.figure
+    fig, ax = axes_or_figure(ax, figsize=(8, 3))
     names = [r["layer"] for r in table]
     ax.plot(range(len(table)), [r["receptive_field"] for r in table], "o-", label="receptive field")
     ax.plot(range(len(table)), [r["stride"] for r in table], "s--", label="stride (distance between outputs)")

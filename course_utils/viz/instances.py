@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from matplotlib.patches import Patch, Polygon, Rectangle
 
-from ..annotations import mask_to_polygons, rle_runs
+from ..data.annotations import mask_to_polygons, rle_runs
 from ..data.classes import CLASS_COLOURS, CLASSES, STUFF, THINGS
 from .scenes import colour_semantic, draw_instances, hwc, instance_colours
 

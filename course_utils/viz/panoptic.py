@@ -8,7 +8,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..data.classes import CLASSES, STUFF, THINGS
-from ..panoptic import FusionConfig, evaluate_fusion, fuse_panoptic
+from ..metrics.panoptic import evaluate_fusion
+from ..models.panoptic_fusion import FusionConfig, fuse_panoptic
+from .axes import axes_or_figure
 from .scenes import class_legend, colour_panoptic, colour_semantic, draw_instances, hwc
 
 
@@ -70,10 +72,7 @@ def plot_pq(summary: dict, ax: plt.Axes | None = None, title: str = "Panoptic qu
     Returns:
         the matplotlib figure.
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(10, 3.4))
-    else:
-        fig = ax.figure
+    fig, ax = axes_or_figure(ax, figsize=(10, 3.4))
     groups = [("all", summary["all"]), ("things", summary["things"]), ("stuff", summary["stuff"])]
     groups += list(summary["per_class"].items())
     width = 0.27

@@ -12,6 +12,7 @@ from matplotlib.patches import Patch
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from ..data.classes import CLASS_COLOURS, CLASSES, LABEL_DIVISOR, STUFF, THINGS
+from .axes import axes_or_figure
 
 
 @lru_cache(maxsize=1)
@@ -125,10 +126,7 @@ def show_scene(scene: dict, axes: list[plt.Axes] | None = None, title: str | Non
     Returns:
         the matplotlib figure.
     """
-    if axes is None:
-        fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
-    else:
-        fig = axes[0].figure
+    fig, axes = axes_or_figure(axes, figsize=(13, 3.4), ncols=4)
     n = len(scene["labels"])
     panels = [
         (hwc(scene["image"]), title or f"image (seed {scene.get('seed')}, index {scene.get('index')})"),

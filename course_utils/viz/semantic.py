@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..data.classes import CLASSES, STUFF, THINGS
+from .axes import axes_or_figure
 from .scenes import class_legend, colour_semantic, hwc
 
 
@@ -37,9 +38,7 @@ def show_label_map(semantic: torch.Tensor, ax=None, title: str | None = None, le
     Returns:
         the matplotlib figure.
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    fig = ax.figure
+    fig, ax = axes_or_figure(ax, figsize=(4.5, 3.2))
     ax.imshow(_np(colour_semantic(semantic)), interpolation="nearest")
     _off(ax)
     if title:
@@ -157,9 +156,7 @@ def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str] | None = None
     keep = [i for i in range(c) if not drop_absent or cm[i].sum() + cm[:, i].sum() > 0]
     sub = cm[keep][:, keep]
     shown = sub / sub.sum(1, keepdim=True).clamp(min=1) if normalize else sub
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(keep), 0.8 + 0.7 * len(keep)))
-    fig = ax.figure
+    fig, ax = axes_or_figure(ax, figsize=(1.0 + 0.75 * len(keep), 0.8 + 0.7 * len(keep)))
     ax.imshow(shown.numpy(), cmap="Blues", vmin=0, vmax=1 if normalize else None)
     for i in range(len(keep)):
         for j in range(len(keep)):
@@ -190,9 +187,7 @@ def plot_per_class_iou(scores: dict[str, dict], classes: list[int] | None = None
         the matplotlib figure.
     """
     classes = classes or [*STUFF, *THINGS]
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 3))
-    fig = ax.figure
+    fig, ax = axes_or_figure(ax, figsize=(7, 3))
     width = 0.8 / max(len(scores), 1)
     for k, (name, s) in enumerate(scores.items()):
         vals = [s.get(f"iou_{CLASSES[c]}", math.nan) for c in classes]
@@ -279,9 +274,7 @@ def show_boundary_band(image: torch.Tensor, target: torch.Tensor, width: int = 3
     from ..metrics.semantic import class_boundaries
 
     band = class_boundaries(target, width)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(3.5, 3.5))
-    fig = ax.figure
+    fig, ax = axes_or_figure(ax, figsize=(3.5, 3.5))
     pic = hwc(image).float() * 0.5
     pic[band] = torch.tensor([1.0, 0.85, 0.0])
     ax.imshow(_np(pic), interpolation="nearest")
@@ -301,9 +294,7 @@ def plot_object_accuracy(results: dict[str, tuple[torch.Tensor, torch.Tensor]], 
     Returns:
         the matplotlib figure.
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-    fig = ax.figure
+    fig, ax = axes_or_figure(ax, figsize=(6, 3.2))
     areas = next(iter(results.values()))[0].double()
     edges = torch.quantile(areas, torch.linspace(0, 1, bins + 1, dtype=torch.float64))
     centres = []

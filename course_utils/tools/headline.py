@@ -1,4 +1,4 @@
-"""A lesson's headline metric: shown to the learner, read back by ``python -m course_utils.runner``.
+"""A lesson's headline metric: shown to the learner, read back by the course runner (``make course``).
 
 A lesson calls ``headline("FCN-8s val mIoU", miou)`` once, after it has measured its main result.
 In a notebook this displays one line of text and, beside it in the same output, a JSON record under

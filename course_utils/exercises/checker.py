@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .. import progress
 from .compare import clone, compare, summarize
 from .core import REGISTRY, Case, Exercise
 
@@ -147,8 +148,6 @@ def _report_failure(ex: Exercise, ref: Callable, index: int, total: int, case: C
 
 def _record(name: str, passed: bool) -> None:
     try:
-        from .. import progress
-
         progress.record_exercise(name, passed)
     except Exception as err:  # noqa: BLE001 - progress is a convenience, never a reason to fail a check
         print(f"(progress not saved: {err})")
@@ -158,6 +157,53 @@ def _get_reference(name: str) -> Callable | None:
     from .. import solutions
 
     return getattr(solutions, name, None)
+
+
+@dataclass
+class _Run:
+    """What every case of one ``check`` call shares."""
+
+    name: str  # the exercise name
+    ex: Exercise  # its registration
+    ref: Callable  # the reference solution
+    fn: Callable  # the learner's function
+    limit: float  # seconds per call of ``fn``
+    total: int  # number of cases
+    out: Callable  # print, or a no-op when not verbose
+    printer: Callable  # _report_failure, or a no-op when not verbose
+
+    def fail(self, index: int, case: Case, expected: str, got: str, problem: str, where: str | None = None) -> str:
+        """Report a failed case (when verbose) and say so."""
+        self.printer(self.ex, self.ref, index, self.total, case, expected, got, problem, where)
+        return "fail"
+
+
+def _prepare(name: str, fn: Callable, timeout: float | None,
+             out: Callable) -> tuple[Exercise, Callable, float, list[Case]] | None:
+    """The exercise, its reference, the time limit and the cases; None (after a message) when one is missing."""
+    if not isinstance(name, str) or name not in REGISTRY:
+        names = ", ".join(sorted(REGISTRY)) or "(none yet)"
+        close = difflib.get_close_matches(name, list(REGISTRY), n=1) if isinstance(name, str) else []
+        guess = f" Did you mean {close[0]!r}?" if close else ""
+        out(f"There is no exercise called {name!r}.{guess} The exercises are: {names}.")
+        return None
+    ex = REGISTRY[name]
+    if not callable(fn):
+        out(f"exercises.check({name!r}, ...) needs your function itself as the second argument, for example "
+            f"exercises.check({name!r}, {name}) (no parentheses after the function name); got {summarize(fn)}.")
+        return None
+    ref = _get_reference(name)
+    if ref is None:
+        out(f"The course has no reference solution for {name!r} yet (a problem in the course, not in your code).")
+        return None
+    limit = float(timeout if timeout is not None else ex.timeout)
+    gen = torch.Generator().manual_seed(ex.seed)
+    try:
+        cases = list(ex.make_cases(gen))
+    except Exception as err:  # noqa: BLE001
+        out(f"The course could not build the cases of {name!r} ({_error_text(err)}): a problem in the course.")
+        return None
+    return ex, ref, limit, cases
 
 
 def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool = True) -> bool:
@@ -173,88 +219,77 @@ def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool =
         True when ``fn`` agrees with the reference on every case, else False. Never raises.
     """
     out = print if verbose else (lambda *a, **k: None)
-    if not isinstance(name, str) or name not in REGISTRY:
-        names = ", ".join(sorted(REGISTRY)) or "(none yet)"
-        close = difflib.get_close_matches(name, list(REGISTRY), n=1) if isinstance(name, str) else []
-        guess = f" Did you mean {close[0]!r}?" if close else ""
-        out(f"There is no exercise called {name!r}.{guess} The exercises are: {names}.")
+    prepared = _prepare(name, fn, timeout, out)
+    if prepared is None:
         return False
-    ex = REGISTRY[name]
-    if not callable(fn):
-        out(f"exercises.check({name!r}, ...) needs your function itself as the second argument, for example "
-            f"exercises.check({name!r}, {name}) (no parentheses after the function name); got {summarize(fn)}.")
-        return False
-    ref = _get_reference(name)
-    if ref is None:
-        out(f"The course has no reference solution for {name!r} yet (a problem in the course, not in your code).")
-        return False
-    limit = float(timeout if timeout is not None else ex.timeout)
-    gen = torch.Generator().manual_seed(ex.seed)
-    try:
-        cases = list(ex.make_cases(gen))
-    except Exception as err:  # noqa: BLE001
-        out(f"The course could not build the cases of {name!r} ({_error_text(err)}): a problem in the course.")
-        return False
+    ex, ref, limit, cases = prepared
     printer = _report_failure if verbose else (lambda *a, **k: None)
-    total = len(cases)
+    run = _Run(name, ex, ref, fn, limit, len(cases), out, printer)
     for index, case in enumerate(cases, start=1):
-        ref_args, ref_kwargs = clone(case.args), clone(case.kwargs)
-        try:
-            expected = ref(*ref_args, **ref_kwargs)
-            ref_error: BaseException | None = None
-        except Exception as err:  # noqa: BLE001
-            expected, ref_error = None, err
-        if ref_error is not None and not (case.expect_error and isinstance(ref_error, case.expect_error)):
-            out(f"The reference solution failed on case {index} ({case.description}): {_error_text(ref_error)}. "
-                "This is a problem in the course, not in your code.")
-            return False
-        my_args, my_kwargs = clone(case.args), clone(case.kwargs)
-        outcome = run_limited(fn, my_args, my_kwargs, limit)
-        want = (f"raises {case.expect_error.__name__}" if case.expect_error and ref_error is not None
-                else summarize(expected, indent=13))
-        if outcome.status == "timeout":
-            printer(ex, ref, index, total, case, want, f"no answer after {limit:g} seconds",
-                    f"your function was stopped after {limit:g} s. Look for a loop that never ends (a `while` "
-                    "whose condition never becomes False) or a loop over every pixel in Python.")
+        verdict = _check_case(run, index, case)
+        if verdict == "fail":
             _record(name, False)
+        if verdict != "pass":
             return False
-        if outcome.status == "error":
-            err = outcome.error
-            if isinstance(err, NotImplementedError):
-                out(f"✎ {name}: not attempted yet. Replace `raise NotImplementedError` with your code, "
-                    "run that cell, then run this check again.")
-                return False
-            raised = _error_text(err)
-            if case.expect_error and ref_error is not None and isinstance(err, case.expect_error):
-                continue
-            where = _learner_line(err, fn)
-            problem = f"your function raised {raised}"
-            if isinstance(err, TypeError) and where is None:
-                problem += f" (the check calls it as {_call_text(name, ref, case)})"
-            printer(ex, ref, index, total, case, want, f"{type(err).__name__} raised", problem, where)
-            _record(name, False)
-            return False
-        got = outcome.value
-        if case.expect_error and ref_error is not None:
-            printer(ex, ref, index, total, case, want, summarize(got, indent=13),
-                    f"this input should raise {case.expect_error.__name__} (with a clear message), "
-                    "but your function returned a value.")
-            _record(name, False)
-            return False
-        try:
-            problem = (case.compare(expected, got) if case.compare is not None
-                       else compare(expected, got, atol=case.atol, rtol=case.rtol))
-        except Exception as err:  # noqa: BLE001 - a strange result must not crash the comparison
-            problem = f"your result could not be compared with the expected one ({_error_text(err)})."
-        if problem is None:
-            problem = _mutation_problem(ref, case, my_args, my_kwargs, ref_args, ref_kwargs)
-        if problem:
-            printer(ex, ref, index, total, case, want, summarize(got, indent=13), problem)
-            _record(name, False)
-            return False
-    out(f"✔ {name}: all {total} cases pass. Well done!")
+    out(f"✔ {name}: all {run.total} cases pass. Well done!")
     _record(name, True)
     return True
+
+
+def _check_case(run: _Run, index: int, case: Case) -> str:
+    """Run the reference and the learner's function on one case: "pass", "fail" (recorded) or "stop" (not)."""
+    ref_args, ref_kwargs = clone(case.args), clone(case.kwargs)
+    try:
+        expected = run.ref(*ref_args, **ref_kwargs)
+        ref_error: BaseException | None = None
+    except Exception as err:  # noqa: BLE001
+        expected, ref_error = None, err
+    if ref_error is not None and not (case.expect_error and isinstance(ref_error, case.expect_error)):
+        run.out(f"The reference solution failed on case {index} ({case.description}): {_error_text(ref_error)}. "
+                "This is a problem in the course, not in your code.")
+        return "stop"
+    my_args, my_kwargs = clone(case.args), clone(case.kwargs)
+    outcome = run_limited(run.fn, my_args, my_kwargs, run.limit)
+    want = (f"raises {case.expect_error.__name__}" if case.expect_error and ref_error is not None
+            else summarize(expected, indent=13))
+    if outcome.status == "timeout":
+        return run.fail(index, case, want, f"no answer after {run.limit:g} seconds",
+                        f"your function was stopped after {run.limit:g} s. Look for a loop that never ends (a "
+                        "`while` whose condition never becomes False) or a loop over every pixel in Python.")
+    if outcome.status == "error":
+        return _error_verdict(run, index, case, want, outcome.error, ref_error)
+    got = outcome.value
+    if case.expect_error and ref_error is not None:
+        return run.fail(index, case, want, summarize(got, indent=13),
+                        f"this input should raise {case.expect_error.__name__} (with a clear message), "
+                        "but your function returned a value.")
+    try:
+        problem = (case.compare(expected, got) if case.compare is not None
+                   else compare(expected, got, atol=case.atol, rtol=case.rtol))
+    except Exception as err:  # noqa: BLE001 - a strange result must not crash the comparison
+        problem = f"your result could not be compared with the expected one ({_error_text(err)})."
+    if problem is None:
+        problem = _mutation_problem(run.ref, case, my_args, my_kwargs, ref_args, ref_kwargs)
+    if problem:
+        return run.fail(index, case, want, summarize(got, indent=13), problem)
+    return "pass"
+
+
+def _error_verdict(run: _Run, index: int, case: Case, want: str, err: BaseException,
+                   ref_error: BaseException | None) -> str:
+    """The verdict on a case where the learner's function raised ``err``."""
+    if isinstance(err, NotImplementedError):
+        run.out(f"✎ {run.name}: not attempted yet. Replace `raise NotImplementedError` with your code, "
+                "run that cell, then run this check again.")
+        return "stop"
+    raised = _error_text(err)
+    if case.expect_error and ref_error is not None and isinstance(err, case.expect_error):
+        return "pass"
+    where = _learner_line(err, run.fn)
+    problem = f"your function raised {raised}"
+    if isinstance(err, TypeError) and where is None:
+        problem += f" (the check calls it as {_call_text(run.name, run.ref, case)})"
+    return run.fail(index, case, want, f"{type(err).__name__} raised", problem, where)
 
 
 def _mutation_problem(ref: Callable, case: Case, my_args: tuple, my_kwargs: dict, ref_args: tuple,

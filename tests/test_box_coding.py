@@ -1,4 +1,4 @@
-"""course_utils.boxes against torchvision: conversions, encoding/decoding, anchors and matching."""
+"""course_utils.models.box_coding against torchvision: conversions, encoding/decoding, anchors and matching."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import box_convert, box_iou
 
-from course_utils import boxes as B
+from course_utils.models import box_coding as B
 
 
 def random_boxes(n: int, seed: int = 0) -> torch.Tensor:

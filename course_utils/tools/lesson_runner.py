@@ -1,4 +1,4 @@
-"""Run the whole course headless: ``python -m course_utils.runner`` (``make course``).
+"""Run the whole course headless: ``python -m course_utils.tools.lesson_runner`` (``make course``).
 
 Every lesson ``notebooks/NN_*.ipynb`` is executed in order, each from a fresh kernel with the
 kernel's working folder set to ``notebooks/``. The executed notebooks and an HTML page per lesson
@@ -6,7 +6,7 @@ kernel's working folder set to ``notebooks/``. The executed notebooks and an HTM
 A table (lesson, time, status, headline metric) is printed and written to ``build/summary.md`` and
 ``build/summary.json``. The exit status is non-zero when a lesson fails.
 
-The headline metric is what a lesson publishes with ``course_utils.report.headline(name, value)``.
+The headline metric is what a lesson publishes with ``course_utils.tools.headline.headline(name, value)``.
 """
 
 from __future__ import annotations
@@ -29,13 +29,11 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 
-from .report import find_headline
+from ..paths import COURSE_BUDGET_S, LESSON_BUDGET_S, NOTEBOOKS_DIR
+from .headline import find_headline
 from .widget_snapshot import snapshot_widgets
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 LESSON_PATTERN = re.compile(r"^(\d\d)_\w+\.ipynb$")
-LESSON_BUDGET_S = 240.0  # §7: any one lesson runs in at most 4 minutes on a 2-core CPU
-COURSE_BUDGET_S = 1200.0  # §7: the whole course in at most 20 minutes
 
 
 class CourseNotebookClient(NotebookClient):
@@ -78,7 +76,7 @@ class LessonResult:
     stem: str  # "03_fcn_semantic_segmentation"
     seconds: float  # wall time from kernel start to the last cell
     status: str  # "ok", "slow" (ok but over LESSON_BUDGET_S), "failed" or "timeout"
-    headline: dict[str, Any] | None  # the record from report.headline, if the lesson published one
+    headline: dict[str, Any] | None  # the record from tools.headline.headline, if the lesson published one
     error: str | None  # the error's last line and the cell it came from, when not ok
     ipynb: str  # executed notebook, relative to the output folder
     html: str  # HTML page, relative to the output folder
@@ -246,7 +244,7 @@ def _environment() -> dict[str, Any]:
     """Where the run happened: enough to read its times right."""
     import torch
 
-    from .engine import get_device
+    from ..device import get_device
 
     return {
         "python": platform.python_version(),
@@ -310,13 +308,13 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         0 when every lesson ran, 1 when one failed, 2 for a usage problem.
     """
-    parser = argparse.ArgumentParser(prog="python -m course_utils.runner", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.tools.lesson_runner", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--only", nargs="+", metavar="NN", help="run only these lessons, e.g. --only 03 05")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds any one cell may run (default 600)")
     parser.add_argument("--out", type=Path, default=Path("build"), help="output folder (default build/)")
-    parser.add_argument(
-        "--notebooks", type=Path, default=REPO_ROOT / "notebooks", help="lesson folder (default notebooks/)"
-    )
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR, help="lesson folder (default notebooks/)")
     args = parser.parse_args(argv)
     only = [n for item in args.only for n in item.split(",") if n] if args.only else None
     try:

@@ -11,7 +11,7 @@ Conventions (the same as torchvision's detection models):
 - Matching labels anchors with a ground-truth index, or ``BACKGROUND`` (-1) / ``IGNORE`` (-2),
   as ``torchvision.models.detection._utils.Matcher`` does.
 
-Everything here is checked against torchvision in ``tests/test_boxes.py``.
+Everything here is checked against torchvision in ``tests/test_box_coding.py``.
 """
 
 from __future__ import annotations

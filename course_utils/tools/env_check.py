@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from .engine import REPO_ROOT
+from ..paths import REPO_ROOT
 
 __all__ = ["Item", "Report", "environment_report", "print_report", "PACKAGES", "DATA_FILES"]
 
@@ -79,7 +79,7 @@ def _device() -> Item:
     try:
         import torch
 
-        from .engine import get_device
+        from ..device import get_device
 
         device = get_device()
         if device.type == "cuda":
@@ -112,7 +112,7 @@ def _data(root: Path) -> Item:
 
 
 def _progress() -> Item:
-    from . import progress
+    from .. import progress
 
     path = progress.path()
     folder = path.parent if path.parent.exists() else REPO_ROOT

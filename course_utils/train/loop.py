@@ -26,6 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..device import amp_settings, as_device
+from .checkpoints import save_checkpoint
+from .curves import LivePlot
+
 NAN_MESSAGE = ("Training stopped because the loss became {value} at step {step}: the usual causes are a "
                "learning rate that is too high, degenerate boxes (zero width or height) or bad labels "
                "(class ids outside [0, num_classes)).")
@@ -160,16 +164,141 @@ def one_cycle_lr(progress: float, lr: float, warmup: float = 0.25, start_div: fl
     return end + (lr - end) * (1 + math.cos(math.pi * q)) / 2
 
 
-def _amp_settings(device: torch.device, amp: bool | None) -> tuple[bool, torch.dtype | None]:
-    """Whether to autocast, and to which dtype: bf16 on CUDA when supported, else fp16 with a GradScaler."""
-    if device.type != "cuda" or amp is False:
-        return False, None
-    return True, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
 def _is_oom(err: BaseException) -> bool:
     """True for CUDA/MPS out-of-memory errors."""
     return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+class _Run:
+    """The state of one ``fit`` call: optimiser, schedule, clock, logging, progress bar and live plot."""
+
+    def __init__(self, model: nn.Module, loader, num_epochs: int, lr: float, device: torch.device,
+                 optimizer: torch.optim.Optimizer | None, scheduler: str | None, weight_decay: float,
+                 max_minutes: float | None, amp: bool | None, log_every: int, plot, bar):
+        if optimizer is None:
+            params = [p for p in model.parameters() if p.requires_grad]
+            optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        self.model, self.loader, self.optimizer, self.device = model, loader, optimizer, device
+        self.num_epochs, self.scheduler, self.log_every = num_epochs, scheduler, log_every
+        self.max_minutes = max_minutes
+        self.total = num_epochs * len(loader)  # optimiser steps of the full schedule
+        self.peaks = [g["lr"] for g in optimizer.param_groups]  # the schedule's peak learning rate per group
+        self.use_amp, self.amp_dtype = amp_settings(device, amp)
+        self.scaler = torch.amp.GradScaler("cuda") if self.use_amp and self.amp_dtype == torch.float16 else None
+        self.history, self.plot, self.bar = History(), plot, bar
+        self.start = time.perf_counter()
+        self.budget = 60 * max_minutes if max_minutes else math.inf  # seconds of training steps allowed
+        self.excluded = 0.0  # seconds spent on validation and plotting, not counted against the budget
+        self.pending: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []  # unread losses, on the device
+        self.last_plot, self.plotted = self.start, 0  # when the live plot was last drawn, and with how many rows
+        self.step, self.batch = 0, 0
+
+    def training_s(self) -> float:
+        """Seconds of training steps so far (validation and plotting excluded)."""
+        return time.perf_counter() - self.start - self.excluded
+
+    def set_lr(self) -> None:
+        """The one-cycle learning rate for this step (by steps or by time, whichever is further along)."""
+        if self.scheduler == "onecycle":
+            used = self.training_s() / self.budget
+            for group, peak in zip(self.optimizer.param_groups, self.peaks):
+                group["lr"] = one_cycle_lr(max(self.step / self.total, used), peak)
+
+    def optimise(self, images: Any, targets: Any, loss_fn: Callable | None, loss_weights: dict | None,
+                 grad_clip: float | None) -> None:
+        """One optimiser step on a batch; its losses stay on the device in ``pending``."""
+        images, targets = to_device(images, self.device), to_device(targets, self.device)
+        self.batch = batch_size_of(images)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            loss, terms = compute_loss(self.model, images, targets, loss_fn, loss_weights)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.step += 1
+        self.pending.append((loss.detach(), terms))
+
+    def flush(self, epoch: int) -> float:
+        """Read the pending losses back into the history and the bar; returns their sum."""
+        total = _log(self.history, self.pending, self.step, epoch, self.optimizer)
+        self.bar.update(len(self.pending))
+        self.pending = []
+        return total
+
+    def draw(self) -> None:
+        """Redraw the live plot (its time is not counted against the budget)."""
+        t0 = time.perf_counter()
+        self.plot.update(self.history)
+        self.last_plot, self.plotted = time.perf_counter(), len(self.history.steps)
+        self.excluded += self.last_plot - t0
+
+    def train_epoch(self, epoch: int, loss_fn: Callable | None, loss_weights: dict | None,
+                    grad_clip: float | None) -> tuple[int, float]:
+        """One pass over the loader (cut short when the time budget runs out).
+
+        Returns:
+            (steps taken in the epoch, sum of their losses).
+        """
+        self.model.train()
+        steps, loss_sum = 0, 0.0
+        for images, targets in self.loader:
+            self.set_lr()
+            self.optimise(images, targets, loss_fn, loss_weights, grad_clip)
+            steps += 1
+            out_of_time = self.training_s() > self.budget
+            if len(self.pending) >= self.log_every or out_of_time:
+                loss_sum += self.flush(epoch)
+                self.bar.set_postfix(epoch=f"{epoch}/{self.num_epochs}", loss=f"{self.history.steps[-1]['loss']:.4f}")
+                if time.perf_counter() - self.last_plot > 5:
+                    self.draw()
+            if out_of_time:
+                break
+        if self.pending:
+            loss_sum += self.flush(epoch)
+        return steps, loss_sum
+
+    def end_epoch(self, epoch: int, steps: int, loss_sum: float, seconds: float, val_fn: Callable | None) -> bool:
+        """Record the epoch's summary (and validation); returns True when the time budget is used up."""
+        summary = {"epoch": epoch, "train_loss": loss_sum / max(steps, 1), "time_s": seconds,
+                   "steps_per_s": steps / seconds if seconds else math.nan}
+        t0 = time.perf_counter()
+        if val_fn is not None:
+            self.model.eval()
+            with torch.no_grad():
+                summary.update({k: float(v) for k, v in val_fn(self.model).items() if isinstance(v, (int, float))})
+            self.model.train()
+        self.history.epochs.append(summary)
+        self.bar.set_postfix({k: f"{v:.4f}" for k, v in summary.items() if k in ("train_loss", "miou", "loss")})
+        if val_fn is not None or epoch == self.num_epochs or time.perf_counter() - self.last_plot > 5:
+            self.plot.update(self.history)  # drawing costs ~0.1-0.3 s: not after every short epoch
+            self.last_plot, self.plotted = time.perf_counter(), len(self.history.steps)
+        self.excluded += time.perf_counter() - t0
+        if self.training_s() <= self.budget:
+            return False
+        if self.step < self.total:
+            self.history.stopped_early = (
+                f"the time budget max_minutes={self.max_minutes} was used up after {self.step} of {self.total} steps "
+                f"(epoch {epoch} of {self.num_epochs})"
+                + ("; the learning-rate schedule was squeezed into it" if self.scheduler == "onecycle" else ""))
+        return True
+
+    def close(self) -> None:
+        """Final plot, close the bar and the plot, and total up the history."""
+        if len(self.history.steps) != self.plotted:
+            self.plot.update(self.history)  # the final state, also after an early stop
+        self.bar.close()
+        self.plot.close()
+        self.history.total_steps = self.step
+        self.history.total_time_s = time.perf_counter() - self.start
 
 
 def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: torch.device | str | None = None,
@@ -186,7 +315,7 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
         train_loader: iterable of ``(images, targets)`` batches with a ``len``.
         num_epochs: passes over ``train_loader``.
         lr: (peak) learning rate.
-        device: where to train (default ``engine.get_device()``); the model is moved there.
+        device: where to train (default ``device.get_device()``); the model is moved there.
         loss_fn: ``(logits, targets) -> loss`` for logits models (default cross-entropy).
         val_fn: ``val_fn(model) -> {metric: float}`` called after every epoch (model in eval mode).
         optimizer: default AdamW over the parameters that require gradients.
@@ -198,7 +327,7 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
             it is used up, and the OneCycle schedule is squeezed into it.
         live_plot: redraw loss and validation curves in place (notebooks only).
         progress: show a ``tqdm.auto`` progress bar.
-        checkpoint: a name (``engine.checkpoint_path(name)``) or a path; the final model is saved there.
+        checkpoint: a name (``paths.checkpoint_path(name)``) or a path; the final model is saved there.
         config: the model's configuration, saved with the checkpoint (default ``model.config``).
         log_every: read losses back from the device every this many steps.
         grad_clip: clip the gradient norm to this value (useful for detection models).
@@ -212,122 +341,39 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
     """
     from tqdm.auto import tqdm
 
-    from .engine import get_device
-    from .viz.training import LivePlot
-
     if num_epochs < 1 or len(train_loader) == 0:
         raise ValueError(f"nothing to train: num_epochs={num_epochs}, {len(train_loader)} batches per epoch")
-    device = torch.device(device) if device is not None else get_device()
-    model.to(device)
-    if optimizer is None:
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    total = num_epochs * len(train_loader)
     if scheduler not in ("onecycle", None):
         raise ValueError(f"scheduler must be 'onecycle' or None, not {scheduler!r}")
-    peaks = [g["lr"] for g in optimizer.param_groups]  # the schedule's peak learning rate per group
-    use_amp, amp_dtype = _amp_settings(device, amp)
-    scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
-
-    history = History()
+    device = as_device(device)
+    model.to(device)
     plot = LivePlot(live_plot, title, validation=val_fn is not None)
-    bar = tqdm(total=total, desc="training", disable=not progress, leave=True)
-    start = time.perf_counter()
-    budget = 60 * max_minutes if max_minutes else math.inf  # seconds of training steps allowed
-    excluded = 0.0  # seconds spent on validation and plotting, not counted against the budget
-    pending: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []  # unread losses, on the device
-    last_plot, plotted = start, 0  # when the live plot was last drawn, and with how many logged steps
-    step, batch = 0, 0
+    bar = tqdm(total=num_epochs * len(train_loader), desc="training", disable=not progress, leave=True)
+    run = _Run(model, train_loader, num_epochs, lr, device, optimizer, scheduler, weight_decay, max_minutes, amp,
+               log_every, plot, bar)
     try:
         for epoch in range(1, num_epochs + 1):
-            model.train()
-            epoch_start, epoch_steps, epoch_loss_sum = time.perf_counter(), 0, 0.0
-            for images, targets in train_loader:
-                if scheduler == "onecycle":
-                    used = (time.perf_counter() - start - excluded) / budget
-                    for group, peak in zip(optimizer.param_groups, peaks):
-                        group["lr"] = one_cycle_lr(max(step / total, used), peak)
-                images, targets = to_device(images, device), to_device(targets, device)
-                batch = batch_size_of(images)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                    loss, terms = compute_loss(model, images, targets, loss_fn, loss_weights)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                else:
-                    loss.backward()
-                if grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                step += 1
-                epoch_steps += 1
-                pending.append((loss.detach(), terms))
-                out_of_time = time.perf_counter() - start - excluded > budget
-                if len(pending) >= log_every or out_of_time:
-                    epoch_loss_sum += _log(history, pending, step, epoch, optimizer)
-                    bar.update(len(pending))
-                    bar.set_postfix(epoch=f"{epoch}/{num_epochs}", loss=f"{history.steps[-1]['loss']:.4f}")
-                    pending = []
-                    if time.perf_counter() - last_plot > 5:
-                        t0 = time.perf_counter()
-                        plot.update(history)
-                        last_plot, plotted = time.perf_counter(), len(history.steps)
-                        excluded += last_plot - t0
-                if out_of_time:
-                    break
-            if pending:
-                epoch_loss_sum += _log(history, pending, step, epoch, optimizer)
-                bar.update(len(pending))
-                pending = []
-            seconds = time.perf_counter() - epoch_start
-            summary = {"epoch": epoch, "train_loss": epoch_loss_sum / max(epoch_steps, 1), "time_s": seconds,
-                       "steps_per_s": epoch_steps / seconds if seconds else math.nan}
-            t0 = time.perf_counter()
-            if val_fn is not None:
-                model.eval()
-                with torch.no_grad():
-                    summary.update({k: float(v) for k, v in val_fn(model).items() if isinstance(v, (int, float))})
-                model.train()
-            history.epochs.append(summary)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in summary.items() if k in ("train_loss", "miou", "loss")})
-            if val_fn is not None or epoch == num_epochs or time.perf_counter() - last_plot > 5:
-                plot.update(history)  # drawing costs ~0.1-0.3 s: not after every short epoch
-                last_plot, plotted = time.perf_counter(), len(history.steps)
-            excluded += time.perf_counter() - t0
-            if time.perf_counter() - start - excluded > budget:
-                if step < total:
-                    history.stopped_early = (f"the time budget max_minutes={max_minutes} was used up after {step} of "
-                                             f"{total} steps (epoch {epoch} of {num_epochs})"
-                                             + ("; the learning-rate schedule was squeezed into it"
-                                                if scheduler == "onecycle" else ""))
+            epoch_start = time.perf_counter()
+            steps, loss_sum = run.train_epoch(epoch, loss_fn, loss_weights, grad_clip)
+            if run.end_epoch(epoch, steps, loss_sum, time.perf_counter() - epoch_start, val_fn):
                 break
     except TrainingError as err:
-        err.history = history
+        err.history = run.history
         raise
     except RuntimeError as err:
         if _is_oom(err):
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-            raise TrainingError(OOM_MESSAGE.format(device=device.type.upper(), batch=batch), history) from None
+            raise TrainingError(OOM_MESSAGE.format(device=device.type.upper(), batch=run.batch), run.history) from None
         raise
     finally:
-        if len(history.steps) != plotted:
-            plot.update(history)  # the final state, also after an early stop
-        bar.close()
-        plot.close()
-        history.total_steps = step
-        history.total_time_s = time.perf_counter() - start
+        run.close()
     model.eval()
-    if history.stopped_early:
-        print(f"Stopped early: {history.stopped_early}.")
+    if run.history.stopped_early:
+        print(f"Stopped early: {run.history.stopped_early}.")
     if checkpoint is not None:
-        save_checkpoint(model, checkpoint, config=config, history=history)
-    return history
+        save_checkpoint(model, checkpoint, config=config, history=run.history)
+    return run.history
 
 
 def _log(history: History, pending: list, step: int, epoch: int, optimizer) -> float:
@@ -347,72 +393,3 @@ def _log(history: History, pending: list, step: int, epoch: int, optimizer) -> f
         row.update({k: float(v) for k, v in zip(names, terms.mean(0))})
     history.steps.append(row)
     return float(losses.sum())
-
-
-def resolve_checkpoint(name_or_path: str | Path) -> Path:
-    """A checkpoint name ("fcn8s") -> ``engine.checkpoint_path(name)``; a path (with / or .pt) stays as is."""
-    from .engine import checkpoint_path
-
-    p = Path(name_or_path)
-    if p.suffix or len(p.parts) > 1:
-        return p
-    return checkpoint_path(str(name_or_path))
-
-
-def _plain(obj: Any) -> Any:
-    """Dataclasses -> dicts, tuples -> lists, so ``torch.load(weights_only=True)`` can read it."""
-    import dataclasses
-
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
-
-
-def save_checkpoint(model: nn.Module, name_or_path: str | Path, *, config: Any = None,
-                    history: History | None = None, **extra: Any) -> Path:
-    """Save the weights, the model's config (to rebuild it) and optionally the history.
-
-    Args:
-        model: the trained model; its ``config`` attribute is saved when ``config`` is None.
-        name_or_path: a checkpoint name (see ``engine.checkpoint_path``) or a file path.
-        config: a dataclass or dict describing how to rebuild the model.
-        history: the training ``History`` to keep with it.
-        extra: further plain values (numbers, strings, lists, dicts) to store.
-
-    Returns:
-        the path written.
-    """
-    path = resolve_checkpoint(name_or_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    config = config if config is not None else getattr(model, "config", None)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {"model": state, "config": _plain(config), "model_class": type(model).__name__,
-               "history": history.to_dict() if history is not None else None, **_plain(extra)}
-    torch.save(payload, path)
-    return path
-
-
-def load_checkpoint(name_or_path: str | Path, model: nn.Module | None = None,
-                    map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint safely (``weights_only=True``) and optionally load its weights into ``model``.
-
-    Args:
-        name_or_path: a checkpoint name or a file path.
-        model: when given, its weights are replaced by the checkpoint's.
-        map_location: where to put the tensors.
-
-    Returns:
-        the checkpoint dict: ``model`` (state dict), ``config``, ``model_class``, ``history``, ...
-    """
-    path = resolve_checkpoint(name_or_path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: run the lesson that trains it first "
-                                "(or set COURSE_CHECKPOINTS to the folder that holds it)")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
-    if model is not None:
-        model.load_state_dict(payload["model"])
-    return payload

@@ -1,7 +1,8 @@
 """How an instance is stored: binary mask, run-length encoding (RLE) and polygon (lesson 04).
 
 - :func:`mask_to_rle` / :func:`rle_to_mask`: COCO's compressed RLE via pycocotools (runs are
-  counted down the *columns*, i.e. in Fortran order);
+  counted down the *columns*, i.e. in Fortran order), with the course's one encoder and decoder
+  (:mod:`course_utils.data.rle`);
 - :func:`rle_runs`: the plain run lengths behind an RLE, to look at;
 - :func:`mask_to_polygons`: the outline of a mask as COCO polygons, traced with contourpy
   (matplotlib's own marching-squares engine, so no extra dependency), optionally simplified
@@ -19,6 +20,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from pycocotools import mask as mask_utils
+
+from .rle import masks_to_rle, rle_to_mask
+
+__all__ = ["mask_to_polygons", "mask_to_rle", "polygons_to_mask", "rle_runs", "rle_to_mask", "simplify_polygon",
+           "storage_cost"]
 
 
 def _mask_np(mask: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -40,17 +46,7 @@ def mask_to_rle(mask: torch.Tensor | np.ndarray) -> dict:
     Returns:
         ``{"size": [H, W], "counts": str}`` as stored in a COCO JSON file.
     """
-    rle = mask_utils.encode(np.asfortranarray(_mask_np(mask)))  # pycocotools wants column-major memory
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def rle_to_mask(rle: dict) -> np.ndarray:
-    """Decode a compressed or uncompressed COCO RLE to an (H, W) uint8 0/1 mask."""
-    if isinstance(rle.get("counts"), list):  # uncompressed: convert first
-        rle = mask_utils.frPyObjects(rle, *rle["size"])
-    elif isinstance(rle.get("counts"), str):
-        rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
-    return mask_utils.decode(rle)
+    return masks_to_rle(_mask_np(mask)[None])[0]  # (1, H, W)
 
 
 def rle_runs(mask: torch.Tensor | np.ndarray) -> list[int]:

@@ -1,5 +1,7 @@
 """Panoptic segmentation by fusing two networks: an FCN for stuff and Mask R-CNN for things.
 
+Scoring the fusion (PQ, threshold sweeps): ``metrics.panoptic.evaluate_fusion`` / ``sweep_fusion``.
+
 The recipe (the heuristic of Panoptic FPN, Kirillov et al. 2019):
 
 1. Mask R-CNN's detections above a score threshold are pasted onto an empty map, the most
@@ -17,12 +19,11 @@ Segment ids follow the course's convention ``class_id * 1000 + instance number``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
-from .data.classes import LABEL_DIVISOR, STUFF, THINGS, VOID
-from .metrics.panoptic import PQStats
+from ..data.classes import LABEL_DIVISOR, STUFF, THINGS, VOID
 
 
 @dataclass(frozen=True)
@@ -129,45 +130,6 @@ def fuse_panoptic(semantic: torch.Tensor, instances: dict, cfg: FusionConfig | N
     return panoptic, segments_of(panoptic, kept_scores)
 
 
-def load_or_train_models(device: torch.device | str | None = None, progress: bool = True
-                         ) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """Lesson 03's FCN and lesson 06's Mask R-CNN from their checkpoints, training any that is missing.
-
-    A missing model is trained with the package's default configuration (``FCNTrainConfig()``,
-    ``MaskRCNNConfig()``) and saved under the lesson's checkpoint name, so this happens once.
-
-    Args:
-        device: where to put the models (default ``engine.get_device()``).
-        progress: show progress bars while training.
-
-    Returns:
-        (FCN, Mask R-CNN), both in eval mode on ``device``.
-    """
-    from .engine import checkpoint_path, get_device
-    from .models.fcn import load_fcn
-    from .models.maskrcnn import MaskRCNNConfig
-    from .models.maskrcnn_train import load_maskrcnn, train_maskrcnn
-    from .semantic_training import FCNTrainConfig, train_fcn
-
-    device = torch.device(device) if device is not None else get_device()
-    if checkpoint_path("fcn8s").exists():
-        fcn = load_fcn("fcn8s", map_location=device)
-        print(f"FCN-8s: loaded lesson 03's checkpoint {checkpoint_path('fcn8s')}.")
-    else:
-        print("FCN-8s: lesson 03's checkpoint is missing, so it is trained now with the default settings "
-              "(a few minutes on a CPU) and saved for next time.")
-        fcn, _, _ = train_fcn(FCNTrainConfig(), device=device, checkpoint="fcn8s", progress=progress)
-    if checkpoint_path("maskrcnn").exists():
-        maskrcnn = load_maskrcnn("maskrcnn", device=device)
-        print(f"Mask R-CNN: loaded lesson 06's checkpoint {checkpoint_path('maskrcnn')}.")
-    else:
-        print("Mask R-CNN: lesson 06's checkpoint is missing, so it is trained now with the default settings "
-              "(a few minutes on a CPU) and saved for next time.")
-        maskrcnn, _ = train_maskrcnn(MaskRCNNConfig(), device=device, checkpoint="maskrcnn", progress=progress,
-                                     live_plot=False)
-    return fcn.to(device).eval(), maskrcnn.to(device).eval()
-
-
 @torch.no_grad()
 def predict_raw(fcn: torch.nn.Module, maskrcnn: torch.nn.Module, images: Sequence[torch.Tensor],
                 device: torch.device | str | None = None, batch_size: int = 16,
@@ -219,46 +181,3 @@ def fuse_all(raw: Sequence[dict], cfg: FusionConfig | None = None) -> list[tuple
         one (panoptic (H, W) int64, segments) pair per image.
     """
     return [fuse_panoptic(r["semantic"], r, cfg) for r in raw]
-
-
-def evaluate_fusion(raw: Sequence[dict], scenes: Sequence[dict], cfg: FusionConfig | None = None) -> dict:
-    """PQ of the fused predictions against the scenes' ground-truth panoptic maps.
-
-    Args:
-        raw: outputs of ``predict_raw`` for the scenes' images, same order.
-        scenes: the ground-truth scene dicts (``panoptic``, ``segments``).
-        cfg: fusion thresholds.
-
-    Returns:
-        ``PQStats.summary()``: ``all`` / ``things`` / ``stuff`` PQ, SQ, RQ and ``per_class``.
-    """
-    if len(raw) != len(scenes):
-        raise ValueError(f"got {len(raw)} predictions for {len(scenes)} scenes")
-    stats = PQStats()
-    for (pan, segs), scene in zip(fuse_all(raw, cfg), scenes):
-        stats.update(pan, scene["panoptic"], segs, scene["segments"])
-    return stats.summary()
-
-
-def sweep_fusion(raw: Sequence[dict], scenes: Sequence[dict], overlap_thresholds: Sequence[float] = (),
-                 stuff_min_areas: Sequence[int] = (), cfg: FusionConfig | None = None) -> dict[str, list]:
-    """PQ as one fusion threshold varies while the other keeps its value in ``cfg``.
-
-    Args:
-        raw: outputs of ``predict_raw``.
-        scenes: ground-truth scenes, same order.
-        overlap_thresholds: values of ``overlap_threshold`` to try.
-        stuff_min_areas: values of ``stuff_min_area`` to try.
-        cfg: the other settings (``FusionConfig()`` when None).
-
-    Returns:
-        ``{"overlap_threshold": [(value, summary), ...], "stuff_min_area": [(value, summary), ...]}``
-        with ``summary`` as from ``evaluate_fusion``.
-    """
-    cfg = cfg or FusionConfig()
-    return {
-        "overlap_threshold": [(float(v), evaluate_fusion(raw, scenes, replace(cfg, overlap_threshold=float(v))))
-                              for v in overlap_thresholds],
-        "stuff_min_area": [(int(v), evaluate_fusion(raw, scenes, replace(cfg, stuff_min_area=int(v))))
-                           for v in stuff_min_areas],
-    }

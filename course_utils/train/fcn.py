@@ -1,10 +1,10 @@
-"""Fast recipes for the semantic models of lessons 01 and 03 (pixel classifier, FCN), also used by benchmarks.
+"""Lesson 03's FCN recipe (also used by the benchmarks and lesson 04's bottom-up FCN).
 
 Speed on a laptop CPU comes from three choices:
 
-* scenes are generated **once** into uint8 tensors (``preload_semantic``), not on every epoch;
+* scenes are generated **once** into uint8 tensors (``loaders.preload_semantic``), not on every epoch;
 * batches of whole scenes (or random crops) with horizontal flips come straight from those
-  tensors (``CropLoader``); small per-pixel models train on 32x32 crops, the FCN on whole scenes;
+  tensors (``loaders.CropLoader``); the FCN trains on whole scenes;
 * a class-weighted loss makes the rare shape classes learn sooner, and a **OneCycle** schedule
   gets a good model in few epochs.
 
@@ -21,78 +21,13 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from .data.classes import NUM_CLASSES
-from .data.datasets import split_seed
-from .data.shapes import make_scene
-
-
-def preload_semantic(split: str | int = "train", length: int = 2000,
-                     size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generate ``length`` scenes of a split once, as compact tensors.
-
-    Args:
-        split: "train", "val", "test" or an int seed.
-        length: number of scenes.
-        size: image side in pixels.
-
-    Returns:
-        images uint8 (N, 3, size, size) (x 255) and semantic maps uint8 (N, size, size).
-    """
-    seed = split_seed(split)
-    images = torch.empty(length, 3, size, size, dtype=torch.uint8)
-    labels = torch.empty(length, size, size, dtype=torch.uint8)
-    for i in range(length):
-        s = make_scene(seed, i, size)
-        images[i] = (s["image"] * 255).round_().to(torch.uint8)
-        labels[i] = s["semantic"].to(torch.uint8)
-    return images, labels
-
-
-class CropLoader:
-    """Batches of random crops (and flips) from preloaded uint8 tensors, as float images and int64 maps.
-
-    Iterating gives ``len(self)`` batches ``(images (B, 3, c, c) float in [0, 1], targets (B, c, c) int64)``.
-    Each pass uses a new random order; ``crop=None`` gives whole images and ``shuffle=False`` a
-    fixed order (for evaluation).
-
-    Args:
-        images: uint8 (N, 3, H, W).
-        labels: uint8 or int64 (N, H, W).
-        batch_size: images per batch.
-        crop: side of the random square crop, or None for the whole image.
-        flip: random horizontal flips (the shapes world has no left/right preference).
-        shuffle: new random order every pass.
-        seed: seed of the crop/flip/order generator.
-    """
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 32, crop: int | None = 64,
-                 flip: bool = True, shuffle: bool = True, seed: int = 0):
-        if len(images) != len(labels) or len(images) == 0:
-            raise ValueError(f"need as many images as label maps (and at least one): {len(images)} vs {len(labels)}")
-        size = images.shape[-1]
-        if crop is not None and not 0 < crop <= min(images.shape[-2:]):
-            raise ValueError(f"crop must be between 1 and the image size {size}, got {crop}")
-        self.images, self.labels = images, labels
-        self.batch_size, self.crop, self.flip, self.shuffle = batch_size, crop, flip, shuffle
-        self.gen = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return -(-len(self.images) // self.batch_size)
-
-    def __iter__(self):
-        n = len(self.images)
-        order = torch.randperm(n, generator=self.gen) if self.shuffle else torch.arange(n)
-        h, w = self.images.shape[-2:]
-        for idx in order.split(self.batch_size):
-            imgs, labs = self.images[idx], self.labels[idx]  # (B, 3, H, W), (B, H, W)
-            if self.crop is not None and self.crop < min(h, w):
-                c = self.crop
-                oy = int(torch.randint(0, h - c + 1, (1,), generator=self.gen))
-                ox = int(torch.randint(0, w - c + 1, (1,), generator=self.gen))
-                imgs, labs = imgs[..., oy:oy + c, ox:ox + c], labs[..., oy:oy + c, ox:ox + c]
-            if self.flip and bool(torch.rand((), generator=self.gen) < 0.5):
-                imgs, labs = imgs.flip(-1), labs.flip(-1)
-            yield imgs.float().div_(255), labs.long()
+from ..data.classes import NUM_CLASSES
+from ..device import as_device, seed_everything
+from ..models.fcn import FCN, build_fcn
+from .checkpoints import load_checkpoint, save_checkpoint
+from .evaluate import evaluate_semantic
+from .loaders import CropLoader, preload_semantic
+from .loop import fit
 
 
 @dataclass(frozen=True)
@@ -174,7 +109,7 @@ def train_fcn(cfg: FCNTrainConfig = FCNTrainConfig(), *, data=None, val_data=Non
         cfg: the run's configuration; keyword ``overrides`` replace its fields.
         data: preloaded training (images, labels) to reuse (default: generate ``cfg.num_train`` scenes).
         val_data: preloaded validation (images, labels) (default: ``cfg.num_val`` "val" scenes).
-        device: where to train (default ``engine.get_device()``).
+        device: where to train (default ``device.get_device()``).
         live_plot: live loss/mIoU figure (notebooks).
         progress: progress bar.
         checkpoint: save the trained model under this name/path (with its config).
@@ -182,12 +117,8 @@ def train_fcn(cfg: FCNTrainConfig = FCNTrainConfig(), *, data=None, val_data=Non
     Returns:
         (model in eval mode, ``History``, final validation scores dict incl. boundary scores).
     """
-    from .engine import evaluate_semantic, get_device, seed_everything
-    from .models.fcn import build_fcn
-    from .training import fit
-
     cfg = replace(cfg, **overrides) if overrides else cfg
-    device = torch.device(device) if device is not None else get_device()
+    device = as_device(device)
     seed_everything(cfg.seed)
     train_images, train_labels = data if data is not None else preload_semantic("train", cfg.num_train, cfg.size)
     val_images, val_labels = val_data if val_data is not None else preload_semantic("val", cfg.num_val, cfg.size)
@@ -214,56 +145,23 @@ def train_fcn(cfg: FCNTrainConfig = FCNTrainConfig(), *, data=None, val_data=Non
     undo_class_weight_bias(model, weights, adjust)
     scores = evaluate_semantic(model, val_loader, cfg.num_classes, device=device, boundary_width=cfg.boundary_width)
     if checkpoint is not None:
-        from .training import save_checkpoint
-
         save_checkpoint(model, checkpoint, history=history, train_config=cfg)
     return model, history, scores
 
 
-@dataclass(frozen=True)
-class PixelTrainConfig:
-    """A per-pixel classifier training run (lesson 01's defaults)."""
-
-    hidden: int = 32  # MLP width; 0 = logistic regression
-    with_coords: bool = False  # also feed each pixel's (y, x) position
-    num_train: int = 500  # training scenes
-    num_val: int = 128  # validation scenes (split "val")
-    crop: int = 32  # random crops: 1,024 pixels per crop is plenty for a model that sees one pixel
-    batch_size: int = 16  # crops per step
-    num_epochs: int = 10  # passes over the training scenes
-    lr: float = 3e-2  # peak learning rate (OneCycle, AdamW)
-    seed: int = 0  # seeds initialisation and crop order
-
-
-def train_pixel_classifier(cfg: PixelTrainConfig = PixelTrainConfig(), *, data=None, val_data=None, device=None,
-                           live_plot: bool = False, progress: bool = True, checkpoint: str | None = None,
-                           **overrides):
-    """Train lesson 01's per-pixel classifier (a few seconds on a CPU).
+def load_fcn(path_or_name="fcn8s", map_location: str | torch.device = "cpu") -> FCN:
+    """Rebuild a trained FCN from a checkpoint written by ``fit``/``save_checkpoint``.
 
     Args:
-        cfg: the run's configuration; keyword ``overrides`` replace its fields.
-        data: preloaded training (images, labels) (default: ``cfg.num_train`` "train" scenes).
-        val_data: preloaded validation (images, labels) (default: ``cfg.num_val`` "val" scenes).
-        device: where to train.
-        live_plot: live loss figure (notebooks).
-        progress: progress bar.
-        checkpoint: save the model under this name/path.
+        path_or_name: a checkpoint name ("fcn8s" is lesson 03's) or a file path.
+        map_location: where to put the weights.
 
     Returns:
-        (model in eval mode, ``History``, validation scores dict).
+        the FCN with its weights, in eval mode.
     """
-    from .engine import evaluate_semantic, get_device, seed_everything
-    from .models.pixel import build_pixel_classifier
-    from .training import fit
-
-    cfg = replace(cfg, **overrides) if overrides else cfg
-    device = torch.device(device) if device is not None else get_device()
-    seed_everything(cfg.seed)
-    train_images, train_labels = data if data is not None else preload_semantic("train", cfg.num_train)
-    val_images, val_labels = val_data if val_data is not None else preload_semantic("val", cfg.num_val)
-    model = build_pixel_classifier(cfg.hidden, cfg.with_coords)
-    loader = CropLoader(train_images, train_labels, cfg.batch_size, cfg.crop, seed=cfg.seed)
-    history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, live_plot=live_plot,
-                  progress=progress, title="per-pixel classifier", checkpoint=checkpoint)
-    val_loader = CropLoader(val_images, val_labels, 64, crop=None, flip=False, shuffle=False)
-    return model, history, evaluate_semantic(model, val_loader, NUM_CLASSES, device=device, boundary_width=3)
+    payload = load_checkpoint(path_or_name, map_location=map_location)
+    if not payload.get("config") or "variant" not in payload["config"]:
+        raise ValueError(f"{path_or_name} is not an FCN checkpoint (its config is {payload.get('config')!r})")
+    model = build_fcn(**payload["config"])
+    model.load_state_dict(payload["model"])
+    return model.eval()

@@ -1,0 +1,17 @@
+"""The one home of training: the loop, checkpoints, batch loaders and one recipe per model.
+
+* ``loop``: ``fit`` (one loop for logits models and detection models), ``History``, ``TrainingError``;
+* ``checkpoints``: ``save_checkpoint`` / ``load_checkpoint`` / ``load_or_train``;
+* ``loaders``: ``preload_semantic`` + ``CropLoader``; ``SceneBatches`` / ``CocoBatches``;
+* ``evaluate``: ``predict`` and ``evaluate_semantic`` (a trained model over data);
+* ``curves``: the loss and validation figures ``fit`` draws (``plot_history``, ``compare_curves``);
+* recipes, each with its frozen train config, ``train_xxx`` and ``load_xxx``: ``pixel`` (lesson 01),
+  ``fcn`` (03), ``bottom_up`` (04), ``maskrcnn`` (06), ``coco`` (08);
+* ``reuse``: earlier lessons' models for later lessons (load the checkpoint, else train);
+* ``budget``: training for a fixed number of seconds with evaluations along the way (benchmarks).
+"""
+
+from .checkpoints import find_checkpoint, load_checkpoint, load_or_train, save_checkpoint  # noqa: F401
+from .evaluate import evaluate_semantic, predict  # noqa: F401
+from .loaders import CocoBatches, CropLoader, DetectionBatches, SceneBatches, flip_scene, preload_semantic  # noqa: F401
+from .loop import History, TrainingError, compute_loss, fit, one_cycle_lr, to_device  # noqa: F401
