@@ -15,30 +15,36 @@ class Lesson:
     notebook: str  # file name in notebooks/
     title: str  # short title, as in the notebook's title cell
     question: str  # the question the lesson answers, one line
-    cpu_minutes: float  # estimated run time top to bottom on a 2-core CPU (the bar is 4 minutes)
-    gpu_minutes: float  # estimated run time on a CUDA GPU
+    cpu_minutes: float  # estimated run time top to bottom on a 2-core CPU, as the lesson's header says; < 1: "< 1 min"
+    gpu_minutes: float  # estimated run time on a CUDA GPU, as the lesson's header says
 
 
+# The times agree with each notebook's "Estimated time" line: change both together.
 LESSONS: tuple[Lesson, ...] = (
     Lesson("00", "00_start_here.ipynb", "Start here",
            "Does my machine work, and how do lessons, questions and assignments work?", 0.5, 0.5),
     Lesson("01", "01_pixel_classification.ipynb", "Pixel classification",
-           "Can we segment an image by classifying each pixel on its own? Where does that fail?", 2, 1),
+           "Can we segment an image by classifying each pixel on its own? Where does that fail?", 2, 0.5),
     Lesson("02", "02_from_cnn_to_fcn.ipynb", "From CNN to FCN",
-           "How do convolutions add context, and how does a network give back a full-size label map?", 2, 1),
+           "How do convolutions add context, and how does a network give back a full-size label map?", 0.5, 0.5),
     Lesson("03", "03_fcn_semantic_segmentation.ipynb", "FCN semantic segmentation",
-           "Train and evaluate an FCN: what does it get right that lesson 01 could not?", 4, 1),
+           "Train and evaluate an FCN: what does it get right that lesson 01 could not?", 3.5, 0.5),
     Lesson("04", "04_instance_segmentation.ipynb", "Instance segmentation",
-           "Why is semantic segmentation not enough? Semantic vs instance vs panoptic; annotating instances.", 2, 1),
+           "Why is semantic segmentation not enough? Semantic vs instance vs panoptic; annotating instances.", 3.5, 0.5),
     Lesson("05", "05_detection_building_blocks.ipynb", "Detection building blocks",
-           "Boxes, IoU, box regression, anchors, non-maximum suppression, precision/recall/AP.", 2, 1),
+           "Boxes, IoU, box regression, anchors, non-maximum suppression, precision/recall/AP.", 0.5, 0.5),
     Lesson("06", "06_mask_rcnn.ipynb", "Mask R-CNN",
-           "Build, train, look inside every stage, and evaluate Mask R-CNN with COCO AP.", 4, 1),
+           "Build, train, look inside every stage, and evaluate Mask R-CNN with COCO AP.", 4, 0.5),
     Lesson("07", "07_panoptic_segmentation.ipynb", "Panoptic segmentation",
-           "Stuff and things in one map; panoptic quality (PQ).", 4, 1),
+           "Stuff and things in one map; panoptic quality (PQ).", 3, 0.5),
     Lesson("08", "08_your_own_data.ipynb", "Your own data",
-           "Bring a COCO-format dataset: validate, train, export, evaluate; pretrained weights when online.", 4, 1),
+           "Bring a COCO-format dataset: validate, train, export, evaluate; pretrained weights when online.", 3, 1),
 )
+
+
+def _minutes(value: float) -> str:
+    """An estimate as the table shows it: "< 1 min" or "~2 min"."""
+    return "< 1 min" if value < 1 else f"~{value:g} min"
 
 
 def course_map_rows() -> list[dict[str, str]]:
@@ -48,7 +54,7 @@ def course_map_rows() -> list[dict[str, str]]:
         one dict per lesson with ``lesson``, ``notebook``, ``title``, ``question``, ``cpu``, ``gpu`` (strings).
     """
     return [{"lesson": ls.number, "notebook": ls.notebook, "title": ls.title, "question": ls.question,
-             "cpu": f"~{ls.cpu_minutes:g} min", "gpu": f"~{ls.gpu_minutes:g} min"} for ls in LESSONS]
+             "cpu": _minutes(ls.cpu_minutes), "gpu": _minutes(ls.gpu_minutes)} for ls in LESSONS]
 
 
 def course_map_markdown(link: bool = True) -> str:

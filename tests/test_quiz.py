@@ -303,3 +303,60 @@ def test_widgets_every_kind(bank, progress_file: Path) -> None:
     opened[1].value = "my answer"
     opened[2].children[0].click()
     assert "MODEL" in opened[4].value and "R2" in opened[4].value and "quiz-open" in opened[4]._dom_classes
+
+
+# --- static forms (what a page without live widgets shows) --------------------------------------------------------
+
+
+def _secrets(question: quiz.Question) -> list[str]:
+    """What a static view must never show: explanations, worked and model answers, rubric points, accepted text."""
+    out = [o.explanation for o in question.options] + [question.explanation, question.model_answer]
+    out += list(question.rubric) + list(question.accept)
+    if question.answer is not None:
+        out.append(f"{question.answer:g}")
+    return [s for s in out if s]
+
+
+def test_quiz_output_carries_static_forms_without_answers(bank) -> None:
+    from course_utils.quiz.widgets import WIDGET_VIEW, quiz_bundle
+
+    bundle = quiz_bundle(bank, list(bank.questions))
+    assert bundle[WIDGET_VIEW]["model_id"], "the live widget view must stay in the output"
+    page, text = bundle["text/html"], bundle["text/plain"]
+    assert "VBox" not in page and "VBox" not in text
+    for x in bank.questions:
+        assert x.id in page and x.id in text
+        for opt in x.options:
+            assert opt.text in page and opt.text in text
+        for secret in _secrets(x):
+            assert secret not in page and secret not in text, f"{x.id}: {secret!r} is in the static form"
+    assert "It is the second." in page  # the hint is there, folded away, like the widget's Hint button
+
+
+@pytest.mark.parametrize("lesson", sorted(quiz.load_all()))
+def test_static_form_of_every_bank_reveals_no_answer(lesson) -> None:
+    bank = quiz.load_bank(lesson)
+    page = quiz.static_html(bank, list(bank.questions))
+    for x in bank.questions:
+        assert f"quiz-id-{x.id}" in page
+        for secret in _secrets(x):
+            if len(secret) >= 25 and secret not in x.accept:  # short answers are words of other prompts too
+                assert secret not in page, f"{x.id}: {secret[:40]!r}... is in the static form"
+
+
+def test_snapshot_keeps_the_static_form_when_no_widget_state_was_saved(bank) -> None:
+    import nbformat
+
+    from course_utils.quiz.widgets import WIDGET_VIEW, quiz_bundle
+    from course_utils.tools.widget_snapshot import snapshot_widgets
+
+    bundle = quiz_bundle(bank, list(bank.questions))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("quiz.show('99')")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data=bundle)]
+    out = snapshot_widgets(nb).cells[0].outputs
+    assert len(out) == 1 and WIDGET_VIEW not in out[0].data and out[0].data["text/html"] == bundle["text/html"]
+    model_id = bundle[WIDGET_VIEW]["model_id"]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {
+        model_id: {"model_name": "HTMLModel", "state": {"value": "<b>saved state</b>"}}}}}
+    out = snapshot_widgets(nb).cells[0].outputs
+    assert out[0].data["text/html"].endswith("<b>saved state</b></div>"), "saved widget state still wins"

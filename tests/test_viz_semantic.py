@@ -72,3 +72,39 @@ def test_training_figures():
     _ok(vt.plot_history(training.History(steps=hist.steps)))
     _ok(vt.compare_curves({"a": hist, "b": hist}))
     assert not vt.in_notebook()
+
+
+def test_colours_mean_one_thing() -> None:
+    """Instance colours and the error colour are far from every class colour and from each other."""
+    from course_utils.data.classes import CLASS_COLOURS
+    from course_utils.viz.colours import ERROR_COLOUR, INSTANCE_PALETTE, colour_distance
+
+    for name, colour in [*((f"instance {i}", c) for i, c in enumerate(INSTANCE_PALETTE)), ("error", ERROR_COLOUR)]:
+        nearest = min(colour_distance(colour, c) for c in CLASS_COLOURS)
+        assert nearest >= 30, f"{name} colour {colour} looks like a class colour (delta E {nearest:.0f})"
+    pairs = [(a, b) for i, a in enumerate((*INSTANCE_PALETTE, ERROR_COLOUR))
+             for b in (*INSTANCE_PALETTE, ERROR_COLOUR)[i + 1:]]
+    assert min(colour_distance(a, b) for a, b in pairs) >= 30
+
+
+def test_instance_figures_use_the_instance_palette(batch) -> None:
+    from course_utils.data.classes import CLASS_COLOURS, LABEL_DIVISOR, THINGS
+    from course_utils.viz import colour_panoptic, draw_instances
+    from course_utils.viz.colours import ERROR_COLOUR, INSTANCE_PALETTE
+
+    _, targets, scenes = batch
+    scene = scenes[0]
+    pan = colour_panoptic(scene["panoptic"])  # (H, W, 3)
+    for segment in torch.unique(scene["panoptic"]).tolist():
+        colour = tuple(pan[scene["panoptic"] == segment][0].tolist())
+        if segment // LABEL_DIVISOR in THINGS:
+            assert colour in INSTANCE_PALETTE and colour not in CLASS_COLOURS
+    masks = torch.zeros(2, 20, 20, dtype=torch.bool)
+    masks[0, 2:8, 2:8] = masks[1, 10:18, 10:18] = True
+    pic = draw_instances(torch.zeros(3, 20, 20), masks, alpha=1.0)  # (3, 20, 20) uint8
+    assert tuple(pic[:, 4, 4].tolist()) == INSTANCE_PALETTE[0] and tuple(pic[:, 12, 12].tolist()) == INSTANCE_PALETTE[1]
+    pred = targets[0].clone()
+    pred[0, 0] = 6 if int(targets[0][0, 0]) != 6 else 1
+    err = vs.error_map(pred, targets[0], batch[0][0])
+    assert tuple(round(255 * float(v)) for v in err[0, 0]) == ERROR_COLOUR
+    assert float((err[1:] - err[1:].mean(-1, keepdim=True)).abs().max()) < 1e-6, "right pixels are grey"

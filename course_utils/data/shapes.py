@@ -76,10 +76,31 @@ def _shade_bank() -> np.ndarray:
     return (1 + 0.05 * _smooth_noise(rng, _TEXTURE_SIZE, 8, 8)).astype(np.float32)
 
 
+@lru_cache(maxsize=1)
+def _flipped_bank() -> dict[int, np.ndarray]:
+    """The texture tiles of :func:`_texture_bank` mirrored left-right, (K, 3, S, S) contiguous per class.
+
+    A mirrored crop read from here has positive strides, so copying it is a plain strided copy.
+    """
+    return {c: np.ascontiguousarray(tiles[..., ::-1]) for c, tiles in _texture_bank().items()}
+
+
 @lru_cache(maxsize=8)
 def _axis(size: int) -> np.ndarray:
     """Pixel-centre coordinates along one axis, (size,) float32; broadcast it, never tile it."""
     return np.arange(size, dtype=np.float32) + 0.5
+
+
+@lru_cache(maxsize=8)
+def _axis64(size: int) -> np.ndarray:
+    """:func:`_axis` as float64 (exact): what float32 coordinates become next to a float64 operand."""
+    return _axis(size).astype(np.float64)
+
+
+@lru_cache(maxsize=8)
+def _ranks(size: int) -> np.ndarray:
+    """Row (or column) numbers 0..size-1, (size,) int16, to compare with per-column thresholds."""
+    return np.arange(size, dtype=np.int16)
 
 
 def _crop(tile: np.ndarray, where: np.ndarray, size: int) -> np.ndarray:
@@ -94,28 +115,94 @@ def _crop(tile: np.ndarray, where: np.ndarray, size: int) -> np.ndarray:
     return tile[..., oy:oy + size, ox:ox + size]
 
 
-def _stuff_layout(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Stuff class per pixel (size, size) uint8: sky above a wavy horizon, grass/water below."""
+def _texture_crop(class_id: int, pick: float, flip: float, where: list[float], size: int) -> np.ndarray:
+    """The (3, size, size) texture of one stuff class in this scene: a tile, a window of it, maybe mirrored.
+
+    A view, never a copy; a mirrored window comes from :func:`_flipped_bank` (same values as
+    ``window[..., ::-1]``) so that its strides stay positive.
+    """
+    k = int(pick * _TEXTURES_PER_CLASS)
+    if size > _TEXTURE_SIZE:
+        tex = _crop(_texture_bank()[class_id][k], np.asarray(where), size)
+        return tex[..., ::-1] if flip < 0.5 else tex
+    span = _TEXTURE_SIZE - size + 1
+    oy, ox = int(where[0] * span), int(where[1] * span)
+    if flip < 0.5:
+        ox = _TEXTURE_SIZE - size - ox  # the mirrored tile's column of the window's last column
+        return _flipped_bank()[class_id][k][:, oy:oy + size, ox:ox + size]
+    return _texture_bank()[class_id][k][:, oy:oy + size, ox:ox + size]
+
+
+def _stuff_layout(rng: np.random.Generator, size: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int]]:
+    """Stuff class per pixel: sky above a wavy horizon, grass/water below.
+
+    Returns:
+        layout (size, size) uint8 class ids; ``first_ground`` (size,) int64, the first ground row
+        of each column; ``first_far`` (size,) int64, the first column of the far ground class in
+        each row, or None when one class covers the ground; ``(near, far)`` ground class ids.
+    """
     u = rng.random(12)
     ax = _axis(size)
     x = ax / size
     horizon = size * (0.2 + 0.35 * u[0] + 0.12 * (u[1] - 0.5) * (x - 0.5)
                       + 0.03 * u[2] * np.sin(2 * np.pi * (x * (1 + 2 * u[3]) + u[4])))
-    below = ax[:, None] >= horizon[None, :]  # (H, W)
+    # ground where ax[y] >= horizon[x] (compared in float64): rows from the count of smaller ax
+    first_ground = np.searchsorted(_axis64(size), horizon, side="left")
+    ranks = _ranks(size)
+    below = (ranks[:, None] >= first_ground.astype(np.int16)[None, :]).view(np.uint8)  # (H, W) 0/1
     kind = int(3 * u[5])  # 0: grass, 1: water, 2: both, split by a slanted wavy shore
-    sky = np.uint8(SKY)
     if kind < 2:
-        return np.where(below, np.uint8((GRASS, WATER)[kind]), sky)
+        ground = (GRASS, WATER)[kind]
+        layout = below * np.uint8(ground - SKY)
+        layout += np.uint8(SKY)
+        return layout, first_ground, None, (ground, ground)
     y = ax / size
     shore = size * (0.3 + 0.4 * u[6] + (u[7] - 0.5) * (y - 0.5)
                     + 0.03 * np.sin(2 * np.pi * (y * (1 + 2 * u[8]) + u[9])))
-    near, far = (np.uint8(GRASS), np.uint8(WATER)) if u[10] < 0.5 else (np.uint8(WATER), np.uint8(GRASS))
-    return np.where(below, np.where(ax[None, :] < shore[:, None], near, far), sky)
+    near, far = (GRASS, WATER) if u[10] < 0.5 else (WATER, GRASS)
+    first_far = np.searchsorted(_axis64(size), shore, side="left")  # near where ax[x] < shore[y]
+    is_far = (ranks[None, :] >= first_far.astype(np.int16)[:, None]).view(np.uint8)
+    ground = is_far * np.uint8((far - near) % 256)
+    ground += np.uint8(near - SKY)  # ground class - SKY, wrapping in uint8 like the sum itself
+    layout = below * ground
+    layout += np.uint8(SKY)
+    return layout, first_ground, first_far, (near, far)
+
+
+def _compose_stuff(textures: dict[int, np.ndarray], first_ground: np.ndarray, first_far: np.ndarray | None,
+                   ground: tuple[int, int], size: int) -> np.ndarray:
+    """The stuff image (3, size, size) float32: each pixel copied from the texture of its class.
+
+    Rows above every horizon point are plain sky, rows below it plain ground; only the band in
+    between (and the near/far band of the ground) takes a masked copy.
+    """
+    image = np.empty((3, size, size), np.float32)
+    ranks = _ranks(size)
+    top, bottom = int(first_ground.min()), int(first_ground.max())
+    near, far = textures[ground[0]], textures[ground[1]]
+    if first_far is None or top >= size:
+        image[:, top:] = near[:, top:]
+    else:
+        rows = first_far[top:]
+        left, right = int(rows.min()), int(rows.max())
+        image[:, top:, :left] = near[:, top:, :left]
+        image[:, top:, left:] = far[:, top:, left:]
+        np.copyto(image[:, top:, left:right], near[:, top:, left:right],
+                  where=ranks[None, left:right] < rows.astype(np.int16)[:, None])
+    sky = textures[SKY]
+    image[:, :top] = sky[:, :top]
+    np.copyto(image[:, top:bottom], sky[:, top:bottom],
+              where=ranks[top:bottom, None] < first_ground.astype(np.int16)[None, :])
+    return image
 
 
 def _shape_mask(kind: int, cy: float, cx: float, r: float, angle: float,
                 size: int) -> tuple[tuple[slice, slice], np.ndarray]:
     """Full (amodal) mask of one object with centre (cy, cx) and radius r, inside the image.
+
+    Coordinates are float64 (pixel centres are exact in it), the arithmetic that of float32
+    centres next to float64 scalars.
 
     Returns:
         the (rows, cols) window of the image that can hold the shape, and the bool mask in it.
@@ -124,42 +211,50 @@ def _shape_mask(kind: int, cy: float, cx: float, r: float, angle: float,
     y0, y1 = max(int(cy - reach), 0), max(min(int(cy + reach) + 2, size), 0)
     x0, x1 = max(int(cx - reach), 0), max(min(int(cx + reach) + 2, size), 0)
     window = (slice(y0, max(y0, y1)), slice(x0, max(x0, x1)))
-    ax = _axis(size)
+    ax = _axis64(size)
     dy, dx = ax[y0:y1, None] - cy, ax[None, x0:x1] - cx  # (h, 1), (1, w): broadcast below
     if kind == CIRCLE:
-        inside = dy * dy + dx * dx <= r * r
-    else:
-        c, s = np.cos(angle), np.sin(angle)
-        u, v = c * dx + s * dy, -s * dx + c * dy
-        if kind == SQUARE:
-            half = 0.85 * r
-            inside = (np.abs(u) <= half) & (np.abs(v) <= half)
-        else:  # equilateral triangle, circumradius 1.25 r: three half-planes at distance R / 2
-            inradius = 0.5 * 1.25 * r
-            inside = u <= inradius
-            inside &= -0.5 * u + 0.8660254 * v <= inradius
-            inside &= -0.5 * u - 0.8660254 * v <= inradius
+        return window, dy * dy + dx * dx <= r * r
+    c, s = np.cos(angle), np.sin(angle)
+    u, v = c * dx + s * dy, -s * dx + c * dy
+    if kind == SQUARE:
+        half = 0.85 * r
+        return window, np.maximum(np.abs(u, out=u), np.abs(v, out=v), out=u) <= half
+    # equilateral triangle, circumradius 1.25 r: three half-planes at distance R / 2
+    # (the two slanted sides: max(a + b, a - b) is exactly a + |b|, so one test covers both)
+    inradius = 0.5 * 1.25 * r
+    inside = u <= inradius
+    a, b = np.multiply(u, -0.5, out=u), np.multiply(v, 0.8660254, out=v)
+    inside &= np.add(a, np.abs(b, out=b), out=a) <= inradius
     return window, inside
 
 
-def _place_objects(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[int], list[int]]:
-    """Choose 1-6 objects in drawing order.
+def _place_objects(rng: np.random.Generator, seg: np.ndarray, size: int
+                   ) -> tuple[list[int], list[int], list[tuple[tuple[slice, slice], np.ndarray]], list[int]]:
+    """Choose 1-6 objects in drawing order and write them into the segment map.
+
+    Args:
+        rng: the scene's generator.
+        seg: (size, size) uint8 segment index, 0-2 for stuff on entry; object i is written as
+            3 + i where it is on top (in place).
+        size: scene side.
 
     Returns:
-        owner: (size, size) int64, index of the top-most object at each pixel, -1 for stuff;
-        the class id and the colour index of each object.
+        the class id and the colour index of each object, its (window, amodal mask) and its
+        visible pixel count.
     """
     scale = size / 128
     min_pixels = _MIN_VISIBLE_PIXELS * scale * scale
-    owner = np.full((size, size), -1, np.int8)
     kinds: list[int] = []
     colours: list[int] = []
+    shapes: list[tuple[tuple[slice, slice], np.ndarray]] = []
     centres: list[tuple[float, float, float]] = []
-    full_area: list[int] = []
+    needed: list[float] = []  # pixels each object must keep visible
     visible: list[int] = []  # visible pixels per object so far
+    first = len(STUFF)
     for _ in range(int(rng.integers(1, 7))):
         for _attempt in range(8):
-            u = rng.random(12)  # one draw per attempt: far cheaper than a dozen small ones
+            u = rng.random(12).tolist()  # one draw per attempt: far cheaper than a dozen small ones
             r = (7 + 15 * u[0]) * scale
             kind = THINGS[int(u[1] * len(THINGS))]
             colour = int(u[2] * len(THING_COLOURS))
@@ -168,31 +263,44 @@ def _place_objects(rng: np.random.Generator, size: int) -> tuple[np.ndarray, lis
                 py, px, pr = centres[j]
                 theta = 2 * np.pi * u[5]
                 dist = (pr + r) * (0.7 + 0.3 * u[6])
-                cy, cx = py + dist * np.sin(theta), px + dist * np.cos(theta)
+                cy, cx = py + dist * float(np.sin(theta)), px + dist * float(np.cos(theta))
                 if u[7] < 0.5:
                     kind = kinds[j]
                 if colour == colours[j]:  # never the neighbour's colour: they would melt into one blob
                     colour = (colour + 1 + int(u[8] * (len(THING_COLOURS) - 1))) % len(THING_COLOURS)
             else:
-                cy, cx = 0.6 * r + (size - 1.2 * r) * u[9:11]
+                cy, cx = 0.6 * r + (size - 1.2 * r) * u[9], 0.6 * r + (size - 1.2 * r) * u[10]
             angle = 2 * np.pi * u[11]
             window, mask = _shape_mask(kind, cy, cx, r, angle, size)
-            area = int(mask.sum())
+            area = int(np.count_nonzero(mask))
             if area < 2 * min_pixels:
                 continue
             # the new object goes on top: every earlier object must stay mostly visible
-            under = owner[window][mask]
-            lost = np.bincount(under[under >= 0], minlength=len(kinds)).tolist()
-            left = [v - lo for v, lo in zip(visible, lost)]
-            if all(v >= max(_MIN_VISIBLE_FRACTION * a, min_pixels) for v, a in zip(left, full_area)):
-                visible = left + [area]
-                owner[window][mask] = len(kinds)
-                kinds.append(kind)
-                colours.append(colour)
-                centres.append((cy, cx, r))
-                full_area.append(area)
-                break
-    return owner, kinds, colours
+            (ys, xs) = window
+            if any(ys.start < b.stop and b.start < ys.stop and xs.start < c.stop and c.start < xs.stop
+                   for (b, c), _ in shapes):  # no overlap, nothing lost: every object keeps what it needs
+                lost = np.bincount(seg[window][mask], minlength=first + len(kinds)).tolist()[first:]
+                left = [v - lo for v, lo in zip(visible, lost)]
+                if not all(v >= need for v, need in zip(left, needed)):
+                    continue
+                visible = left
+            np.copyto(seg[window], first + len(kinds), where=mask)
+            visible.append(area)
+            needed.append(max(_MIN_VISIBLE_FRACTION * area, min_pixels))
+            kinds.append(kind)
+            colours.append(colour)
+            shapes.append((window, mask))
+            centres.append((cy, cx, r))
+            break
+    return kinds, colours, shapes, visible
+
+
+def _boxes_from_projections(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Tight xyxy boxes (N, 4) float32 from row and column occupancy (N, H), (N, W) of non-empty regions."""
+    h, w = rows.shape[1], cols.shape[1]
+    y1, x1 = rows.argmax(1), cols.argmax(1)
+    y2, x2 = h - rows[:, ::-1].argmax(1), w - cols[:, ::-1].argmax(1)
+    return np.stack([x1, y1, x2, y2], 1).astype(np.float32).reshape(-1, 4)
 
 
 def _boxes_from_masks(masks: np.ndarray) -> np.ndarray:
@@ -201,11 +309,48 @@ def _boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     x1, y1 are the first column and row of the mask; x2, y2 are the last ones + 1, so a box's
     width and height count pixels, as in COCO's ``bbox`` and pycocotools' ``toBbox``.
     """
-    rows, cols = masks.any(2), masks.any(1)  # (N, H), (N, W)
-    h, w = rows.shape[1], cols.shape[1]
-    y1, x1 = rows.argmax(1), cols.argmax(1)
-    y2, x2 = h - rows[:, ::-1].argmax(1), w - cols[:, ::-1].argmax(1)
-    return np.stack([x1, y1, x2, y2], 1).astype(np.float32).reshape(-1, 4)
+    return _boxes_from_projections(masks.any(2), masks.any(1))  # (N, H), (N, W)
+
+
+def _segment_boxes(seg: np.ndarray, count: int, areas: list[int]) -> np.ndarray:
+    """Boxes (count, 4) float32 of segments 0..count-1 of a segment-index map (H, W) uint8; zeros if absent.
+
+    One bit per segment (count <= 16): OR-ing the bits along rows and columns gives every
+    segment's row and column occupancy in two passes, the same as ``(seg == i).any(...)``; the
+    boxes are then those of :func:`_boxes_from_masks`.
+    """
+    bits = np.left_shift(np.uint16(1), seg)  # (H, W) uint16
+    occupied = np.stack([np.bitwise_or.reduce(bits, axis=1), np.bitwise_or.reduce(bits, axis=0)])  # (2, H): rows, cols
+    occupied = (occupied >> np.arange(count, dtype=np.uint16)[:, None, None]) & 1  # (count, 2, H)
+    first = occupied.argmax(2)  # (count, 2): y1, x1
+    end = seg.shape[0] - occupied[..., ::-1].argmax(2)  # (count, 2): y2, x2
+    boxes = np.concatenate([first[:, ::-1], end[:, ::-1]], 1).astype(np.float32)
+    boxes[np.asarray(areas) == 0] = 0
+    return boxes
+
+
+def _paint_objects(image: np.ndarray, semantic: np.ndarray, panoptic: np.ndarray, kinds: list[int],
+                   paint: np.ndarray, shapes: list[tuple[tuple[slice, slice], np.ndarray]]) -> list[int]:
+    """Paint the objects in drawing order (later ones on top) into the image and the label maps, in place.
+
+    Args:
+        image: (3, H, W) float32; gets each object's colour.
+        semantic: (H, W) uint8 class ids; gets each object's class.
+        panoptic: (H, W) uint16 segment ids; gets ``class * LABEL_DIVISOR + number``.
+        kinds: class id per object; paint: (N, 3) float32 colours; shapes: (window, mask) per object.
+
+    Returns:
+        the panoptic segment id of each object (its number counts objects of its class so far).
+    """
+    seen = dict.fromkeys(THINGS, 0)
+    ids = []
+    for kind, colour, (window, mask) in zip(kinds, paint, shapes):
+        seen[kind] += 1
+        ids.append(kind * LABEL_DIVISOR + seen[kind])
+        np.copyto(image[(slice(None), *window)], colour[:, None, None], where=mask)
+        np.copyto(semantic[window], kind, where=mask)
+        np.copyto(panoptic[window], ids[-1], where=mask)
+    return ids
 
 
 def make_scene(seed: int, index: int, size: int = 128) -> dict:
@@ -229,59 +374,37 @@ def make_scene(seed: int, index: int, size: int = 128) -> dict:
         ``seed``, ``index``.
     """
     rng = np.random.default_rng((int(seed), int(index), int(size)))
-    layout = _stuff_layout(rng, size)
-    stuff = _texture_bank()  # class -> (K, 3, S, S)
-    u = rng.random((len(STUFF) + 1, 4))  # per texture: which tile, flip?, crop offsets
-    crops = []
-    for c, (pick, flip, *where) in zip(STUFF, u):
-        tex = _crop(stuff[c][int(pick * _TEXTURES_PER_CLASS)], np.asarray(where), size)
-        crops.append(tex[..., ::-1] if flip < 0.5 else tex)
-    image = np.ascontiguousarray(crops[2])  # (3, H, W); per-channel copies beat a 3-D np.where
-    for c, tex in zip(STUFF[:2], crops[:2]):
-        sel = layout == c
-        for ch in range(3):
-            np.copyto(image[ch], tex[ch], where=sel)
+    layout, first_ground, first_far, ground = _stuff_layout(rng, size)
+    u = rng.random((len(STUFF) + 1, 4)).tolist()  # per texture: which tile, flip?, crop offsets
+    textures = {c: _texture_crop(c, pick, flip, where, size) for c, (pick, flip, *where) in zip(STUFF, u)}
+    image = _compose_stuff(textures, first_ground, first_far, ground, size)  # (3, H, W)
 
-    owner, kinds, colour_ids = _place_objects(rng, size)
+    # Every pixel belongs to one segment: stuff classes first (index 0-2), then the objects.
+    # Small uint8/uint16 maps, written in each object's window only, are much faster than int64 maps.
+    seg = layout - np.uint8(SKY)  # (H, W) uint8 segment index
+    kinds, colour_ids, shapes, thing_areas = _place_objects(rng, seg, size)
     n = len(kinds)
     labels = np.asarray(kinds, np.int64).reshape(n)
     paint = np.asarray([THING_COLOURS[c] for c in colour_ids], np.float32).reshape(n, 3)
-    is_thing = owner >= 0
-    where = np.flatnonzero(is_thing)
-    who = owner.reshape(-1)[where]
-    image.reshape(3, -1)[:, where] = paint.T[:, who]
-    image *= _crop(_shade_bank(), u[-1, 2:], size) * np.float32(0.9 + 0.2 * u[-1, 0])  # uneven lighting
+    panoptic = layout * np.uint16(LABEL_DIVISOR)  # (H, W) uint16; stuff: class_id * 1000
+    thing_ids = _paint_objects(image, layout, panoptic, kinds, paint, shapes)  # layout becomes the semantic map
+    image *= _crop(_shade_bank(), np.asarray(u[-1][2:]), size) * np.float32(0.9 + 0.2 * u[-1][0])  # uneven lighting
 
-    # Every pixel belongs to one segment: stuff classes first (index 0-2), then the objects.
-    # Small uint8 maps and table look-ups are much faster than comparing int64 id maps.
-    numbers = np.zeros(n, np.int64)  # running number of each object within its class
-    for c in THINGS:
-        numbers[labels == c] = np.arange(1, int((labels == c).sum()) + 1)
-    seg_class = np.concatenate([np.asarray(STUFF, np.int64), labels])
-    seg_ids = seg_class * LABEL_DIVISOR + np.concatenate([np.zeros(len(STUFF), np.int64), numbers])
-    seg_index = np.where(is_thing, owner + np.int8(len(STUFF)), layout - np.uint8(1)).astype(np.uint8)
-    semantic = seg_class[seg_index]  # (H, W) int64
-    panoptic = seg_ids[seg_index]  # (H, W) int64
-    seg_masks = seg_index[None] == np.arange(len(seg_ids), dtype=np.uint8)[:, None, None]  # (3 + N, H, W)
-    areas = np.bincount(seg_index.ravel(), minlength=len(seg_ids))
-    present = np.flatnonzero(areas)
-    seg_boxes = np.zeros((len(seg_ids), 4), np.float32)
-    seg_boxes[present] = _boxes_from_masks(seg_masks[present])
-    segments = [{"id": int(seg_ids[i]), "category_id": int(seg_class[i]),
-                 "isthing": bool(i >= len(STUFF)), "area": int(areas[i]),
-                 "bbox": [int(v) for v in (*seg_boxes[i, :2], *(seg_boxes[i, 2:] - seg_boxes[i, :2]))],
-                 "iscrowd": 0} for i in present]
-    visible = seg_masks[len(STUFF):]  # (N, H, W): owner == object index
-    boxes = seg_boxes[len(STUFF):]
-
+    seg_ids, seg_class = [c * LABEL_DIVISOR for c in STUFF] + thing_ids, STUFF + kinds
+    areas = [int(np.count_nonzero(seg == i)) for i in range(len(STUFF))] + thing_areas
+    seg_boxes = _segment_boxes(seg, len(seg_ids), areas)
+    segments = [{"id": seg_ids[i], "category_id": seg_class[i], "isthing": i >= len(STUFF), "area": areas[i],
+                 "bbox": [int(x1), int(y1), int(x2 - x1), int(y2 - y1)], "iscrowd": 0}
+                for i, (x1, y1, x2, y2) in enumerate(seg_boxes.tolist()) if areas[i]]
+    visible = seg[None] == np.arange(len(STUFF), len(seg_ids), dtype=np.uint8)[:, None, None]  # (N, H, W)
     return {
         "image": torch.from_numpy(np.clip(image, 0, 1, out=image)),
-        "semantic": torch.from_numpy(semantic),
+        "semantic": torch.from_numpy(layout.astype(np.int64)),
         "masks": torch.from_numpy(visible),
-        "boxes": torch.from_numpy(boxes),
+        "boxes": torch.from_numpy(seg_boxes[len(STUFF):]),
         "labels": torch.from_numpy(labels),
         "colours": torch.from_numpy(paint),
-        "panoptic": torch.from_numpy(panoptic),
+        "panoptic": torch.from_numpy(panoptic.astype(np.int64)),
         "segments": segments,
         "seed": int(seed),
         "index": int(index),

@@ -27,10 +27,11 @@ from .bank import (
 )
 from .grading import Feedback, grade, letter
 from .session import forget, submit
+from .static import static_html, text_view
 
 __all__ = ["show", "answer", "hint", "grade", "Feedback", "load_bank", "load_all", "parse_bank", "find_question",
            "question_ids_by_lesson", "available_lessons", "Bank", "BankError", "Question", "Option", "KINDS",
-           "QUESTIONS_DIR", "widgets_available", "forget", "lesson_key"]
+           "QUESTIONS_DIR", "widgets_available", "forget", "lesson_key", "static_html", "text_view"]
 
 
 def widgets_available() -> bool:
@@ -59,31 +60,6 @@ def question_ids_by_lesson() -> dict[str, list[str]]:
     return out
 
 
-def _how_to_answer(q: Question) -> str:
-    examples = {"single": '"<letter>"', "multiple": '["<letter>", "<letter>", ...]', "numeric": "<number>",
-                "text": '"<your answer>"', "open": '"""<your explanation in a few sentences>"""'}
-    return f'quiz.answer("{q.id}", {examples[q.kind]})'
-
-
-def _text_view(bank: Bank, questions: list[Question]) -> str:
-    kinds = {"single": "choose one", "multiple": "choose all that apply", "numeric": "a number",
-             "text": "a word or short phrase", "open": "open question"}
-    lines = [f"Practice questions: {bank.title} (lesson {bank.lesson})",
-             "Answer each one with quiz.answer(question_id, your_answer); you get feedback at once and may retry.",
-             ""]
-    for n, q in enumerate(questions, start=1):
-        unit = f", in {q.unit}" if q.unit else ""
-        lines.append(f"Question {n} [{q.id}] ({kinds[q.kind]}{unit})")
-        lines.extend("  " + line for line in q.prompt.strip().splitlines())
-        for i, opt in enumerate(q.options):
-            lines.append(f"    {letter(i)}) {opt.text}")
-        lines.append(f"  Answer: {_how_to_answer(q)}")
-        if q.hint:
-            lines.append(f'  Stuck? quiz.hint("{q.id}")')
-        lines.append("")
-    return "\n".join(lines).rstrip()
-
-
 def _select(bank: Bank, ids: Iterable[str] | str | None) -> list[Question] | str:
     if ids is None:
         return list(bank.questions)
@@ -97,6 +73,9 @@ def _select(bank: Bank, ids: Iterable[str] | str | None) -> list[Question] | str
 
 def show(lesson: str | int, ids: Iterable[str] | str | None = None, mode: str = "auto") -> None:
     """Show a lesson's practice questions: widgets in JupyterLab, text elsewhere.
+
+    The widget output also carries the questions as static HTML and text (no answers), which is what
+    a view without live widgets shows (GitHub, nbconvert HTML, a saved copy opened without its kernel).
 
     Args:
         lesson: the lesson number, "04" or 4.
@@ -120,13 +99,13 @@ def show(lesson: str | int, ids: Iterable[str] | str | None = None, mode: str = 
         try:
             from IPython.display import display
 
-            from .widgets import build_quiz
+            from .widgets import quiz_bundle
 
-            display(build_quiz(bank, questions))
+            display(quiz_bundle(bank, questions), raw=True)
             return
         except Exception as err:  # noqa: BLE001 - fall back to text rather than leave the learner with nothing
             print(f"(The interactive widgets could not be shown: {type(err).__name__}: {err}. Text version below.)")
-    print(_text_view(bank, questions))
+    print(text_view(bank, questions))
 
 
 def answer(qid: str, response: Any = None) -> bool:

@@ -18,8 +18,11 @@ from .bank import Bank, Question
 from .grading import Feedback, letter
 from .render import STATUS_CLASS, feedback_html, md_to_html, strip_p
 from .session import submit
+from .static import static_html, text_view
 
-__all__ = ["build_quiz"]
+__all__ = ["build_quiz", "quiz_bundle", "WIDGET_VIEW"]
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def _plain(text: str) -> str:
@@ -142,3 +145,24 @@ def build_quiz(bank: Bank, questions: list[Question]) -> Any:
     root.add_class("quiz")
     root.add_class(f"quiz-lesson-{bank.lesson}")
     return root
+
+
+def quiz_bundle(bank: Bank, questions: list[Question]) -> dict[str, Any]:
+    """The quiz's output: the live widget view plus its static forms, for ``display(bundle, raw=True)``.
+
+    JupyterLab draws the widget view; a page without live widgets shows the ``text/html`` form
+    (nbconvert, GitHub) or the ``text/plain`` one, both without answers.
+
+    Args:
+        bank: the lesson's bank.
+        questions: the questions to show, in order.
+
+    Returns:
+        a MIME bundle: ``application/vnd.jupyter.widget-view+json`` (the widget of :func:`build_quiz`),
+        ``text/html`` and ``text/plain``.
+    """
+    root = build_quiz(bank, questions)
+    bundle = dict(root._repr_mimebundle_() or {})  # {"text/plain": "VBox(...)", WIDGET_VIEW: {"model_id": ...}}
+    bundle["text/html"] = static_html(bank, questions)
+    bundle["text/plain"] = text_view(bank, questions)
+    return bundle

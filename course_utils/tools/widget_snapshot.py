@@ -5,7 +5,9 @@ needs JavaScript from a CDN to draw them: offline, progress bars and quizzes com
 each widget view output is replaced by plain HTML built from that state: text and HTML widgets as
 they are, progress bars as ``<progress>``, choices as a list with the chosen one marked, buttons
 and text boxes greyed out, boxes as rows or columns. A widget that was closed (for example a
-progress bar with ``leave=False``) disappears, as it does in JupyterLab.
+progress bar with ``leave=False``) disappears, as it does in JupyterLab. A widget output that
+carries its own static form next to the widget view (``quiz.show`` adds the questions as HTML and
+text) keeps that form when no state of the widget was saved.
 """
 
 from __future__ import annotations
@@ -130,7 +132,10 @@ def snapshot_widgets(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 kept.append(output)
                 continue
             fragment = widget_html(str(view.get("model_id", "")), models)
+            static = {k: v for k, v in output["data"].items() if k != WIDGET_VIEW}
             if fragment:
                 kept.append(nbformat.v4.new_output("display_data", data={"text/html": fragment}))
+            elif set(static) - {"text/plain"}:  # no saved state, but the output brought its own static form
+                kept.append(nbformat.v4.new_output("display_data", data=static))
         cell.outputs = kept
     return out

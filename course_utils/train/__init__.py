@@ -1,6 +1,6 @@
 """The one home of training: the loop, checkpoints, batch loaders and one recipe per model.
 
-* ``loop``: ``fit`` (one loop for logits models and detection models), ``History``, ``TrainingError``;
+* ``loop``: ``fit`` (one loop for logits models and detection models); ``history``: ``History``, ``TrainingError``;
 * ``checkpoints``: ``save_checkpoint`` / ``load_checkpoint`` / ``load_or_train``;
 * ``loaders``: ``preload_semantic`` + ``CropLoader``; ``SceneBatches`` / ``CocoBatches``;
 * ``evaluate``: ``predict`` and ``evaluate_semantic`` (a trained model over data);

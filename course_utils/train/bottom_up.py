@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..data.datasets import split_seed
-from ..data.shapes import make_scene
 from ..device import as_device, seed_everything
 from ..models.bottom_up import PIXEL_CLASSES, BottomUpConfig, boundary_target, build_bottom_up
 from ..models.fcn import FCN
 from .evaluate import evaluate_semantic
 from .fcn import class_weights, load_fcn
-from .loaders import CropLoader
+from .loaders import CropLoader, preload_semantic
 from .loop import fit
 
 
@@ -53,14 +51,11 @@ def preload_boundary(split: str | int, length: int, cfg: BottomUpConfig | None =
         images uint8 (N, 3, size, size) (x 255) and targets uint8 (N, size, size).
     """
     cfg = cfg or BottomUpConfig()
-    seed = split_seed(split)
-    images = torch.empty(length, 3, size, size, dtype=torch.uint8)
-    targets = torch.empty(length, size, size, dtype=torch.uint8)
-    for i in range(length):
-        scene = make_scene(seed, i, size)
-        images[i] = (scene["image"] * 255).round_().to(torch.uint8)
-        targets[i] = boundary_target(scene["masks"], cfg.interior_fraction, cfg.min_rim).to(torch.uint8)
-    return images, targets
+
+    def target(scene: dict) -> torch.Tensor:
+        return boundary_target(scene["masks"], cfg.interior_fraction, cfg.min_rim)
+
+    return preload_semantic(split, length, size, target)
 
 
 def train_bottom_up(cfg: BottomUpTrainConfig | None = None, device: torch.device | str | None = None,

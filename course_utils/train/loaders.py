@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -17,17 +18,18 @@ from ..data.datasets import instance_target, split_seed
 from ..data.shapes import make_scene
 
 
-def preload_semantic(split: str | int = "train", length: int = 2000,
-                     size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+def preload_semantic(split: str | int = "train", length: int = 2000, size: int = 128,
+                     target: Callable[[dict], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate ``length`` scenes of a split once, as compact tensors.
 
     Args:
         split: "train", "val", "test" or an int seed.
         length: number of scenes.
         size: image side in pixels.
+        target: ``target(scene) -> (size, size)`` map to keep per scene (default: ``scene["semantic"]``).
 
     Returns:
-        images uint8 (N, 3, size, size) (x 255) and semantic maps uint8 (N, size, size).
+        images uint8 (N, 3, size, size) (x 255) and target maps uint8 (N, size, size).
     """
     seed = split_seed(split)
     images = torch.empty(length, 3, size, size, dtype=torch.uint8)
@@ -35,7 +37,7 @@ def preload_semantic(split: str | int = "train", length: int = 2000,
     for i in range(length):
         s = make_scene(seed, i, size)
         images[i] = (s["image"] * 255).round_().to(torch.uint8)
-        labels[i] = s["semantic"].to(torch.uint8)
+        labels[i] = (s["semantic"] if target is None else target(s)).to(torch.uint8)
     return images, labels
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,61 +28,7 @@ from torch import nn
 from ..device import amp_settings, as_device
 from .checkpoints import save_checkpoint
 from .curves import LivePlot
-
-NAN_MESSAGE = ("Training stopped because the loss became {value} at step {step}: the usual causes are a "
-               "learning rate that is too high, degenerate boxes (zero width or height) or bad labels "
-               "(class ids outside [0, num_classes)).")
-OOM_MESSAGE = ("Training stopped because the {device} ran out of memory at batch size {batch}: lower the "
-               "batch size (or the image size) and run the cell again.")
-
-
-class TrainingError(RuntimeError):
-    """Training had to stop (NaN/inf loss, out of memory); the message says why. ``history`` holds what ran."""
-
-    def __init__(self, message: str, history: History | None = None):
-        super().__init__(message)
-        self.history = history
-
-
-@dataclass
-class History:
-    """What happened during ``fit``.
-
-    ``steps``: one dict per logged step (``step``, ``epoch``, ``lr``, ``loss`` and every loss term,
-    averaged over the steps since the previous log). ``epochs``: one dict per epoch (``epoch``,
-    ``train_loss``, ``time_s``, ``steps_per_s`` and whatever ``val_fn`` returned).
-    """
-
-    steps: list[dict] = field(default_factory=list)  # logged training steps
-    epochs: list[dict] = field(default_factory=list)  # per-epoch summaries and validation metrics
-    total_steps: int = 0  # optimiser steps taken
-    total_time_s: float = 0.0  # wall-clock seconds spent in fit
-    stopped_early: str | None = None  # why training ended before num_epochs (e.g. max_minutes)
-
-    @property
-    def steps_per_s(self) -> float:
-        """Average optimiser steps per second over the whole run."""
-        return self.total_steps / self.total_time_s if self.total_time_s else float("nan")
-
-    def val_keys(self) -> list[str]:
-        """Names of the validation metrics recorded per epoch."""
-        skip = {"epoch", "train_loss", "time_s", "steps_per_s", "lr"}
-        keys: list[str] = []
-        for e in self.epochs:
-            keys += [k for k in e if k not in skip and k not in keys]
-        return keys
-
-    def last(self, key: str) -> float:
-        """The latest value of an epoch-level entry (e.g. ``"miou"``), NaN if never recorded."""
-        for e in reversed(self.epochs):
-            if key in e:
-                return e[key]
-        return float("nan")
-
-    def to_dict(self) -> dict:
-        """Plain Python data (for a ``weights_only`` checkpoint)."""
-        return {"steps": self.steps, "epochs": self.epochs, "total_steps": self.total_steps,
-                "total_time_s": self.total_time_s, "stopped_early": self.stopped_early}
+from .history import NAN_MESSAGE, OOM_MESSAGE, History, TrainingError, stop_sentence  # noqa: F401
 
 
 def to_device(obj: Any, device: torch.device) -> Any:
@@ -286,15 +231,17 @@ class _Run:
             return False
         if self.step < self.total:
             self.history.stopped_early = (
-                f"the time budget max_minutes={self.max_minutes} was used up after {self.step} of {self.total} steps "
+                f"max_minutes={self.max_minutes:g} ran out after {self.step} of {self.total} steps "
                 f"(epoch {epoch} of {self.num_epochs})"
-                + ("; the learning-rate schedule was squeezed into it" if self.scheduler == "onecycle" else ""))
+                + (", with the learning-rate schedule squeezed into that time" if self.scheduler == "onecycle" else ""))
         return True
 
     def close(self) -> None:
         """Final plot, close the bar and the plot, and total up the history."""
         if len(self.history.steps) != self.plotted:
             self.plot.update(self.history)  # the final state, also after an early stop
+        if self.history.stopped_early:
+            _finish_bar(self.bar, self.step)
         self.bar.close()
         self.plot.close()
         self.history.total_steps = self.step
@@ -370,10 +317,21 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
         run.close()
     model.eval()
     if run.history.stopped_early:
-        print(f"Stopped early: {run.history.stopped_early}.")
+        print(stop_sentence(run.history))
     if checkpoint is not None:
         save_checkpoint(model, checkpoint, config=config, history=run.history)
     return run.history
+
+
+def _finish_bar(bar, steps: int) -> None:
+    """End a progress bar at the steps actually taken, so a run stopped by its time budget does not end red."""
+    if not bar.total or bar.n >= bar.total:
+        return
+    bar.total = steps
+    container = getattr(bar, "container", None)  # tqdm.notebook's widget: (label, progress, text)
+    if container is not None:
+        container.children[1].max = steps
+    bar.refresh()
 
 
 def _log(history: History, pending: list, step: int, epoch: int, optimizer) -> float:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Rectangle
 from torchvision.ops import batched_nms, box_convert, box_iou
@@ -55,7 +56,9 @@ def draw_box(ax: plt.Axes, box: Sequence[float], colour="yellow", style: str = "
     if fill:
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, color=colour, alpha=0.25 * alpha, lw=0))
     if text:
-        ax.text(x1, y1 - 1, text, color="black", fontsize=7, va="bottom",
+        r, g, b = to_rgb(colour)
+        ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"  # readable on the label's patch
+        ax.text(x1, y1 - 1, text, color=ink, fontsize=7, va="bottom",
                 bbox={"facecolor": colour, "alpha": 0.8, "pad": 1, "lw": 0})
 
 
@@ -169,6 +172,10 @@ def show_anchors(image: torch.Tensor, anchors: torch.Tensor, feature_size: tuple
             draw_box(axes[1], box, _rgb(palette[g]), width=2.5)
             for a in torch.nonzero(matches == g).flatten().tolist():
                 draw_box(axes[1], anchors[a], _rgb(palette[g]), style="--", width=1)
+        key = [Line2D([], [], color="0.2", lw=2.5, label="solid: an object's box"),
+               Line2D([], [], color="0.2", ls="--", lw=1, label="dashed: a positive anchor of that object")]
+        axes[1].legend(handles=key, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=8,
+                       frameon=False)
     fig.tight_layout()
     return fig
 

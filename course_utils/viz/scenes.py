@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-import colorsys
+import inspect
 from functools import lru_cache
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 from matplotlib import font_manager
 from matplotlib.patches import Patch
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from ..data.classes import CLASS_COLOURS, CLASSES, LABEL_DIVISOR, STUFF, THINGS
 from .axes import axes_or_figure
+from .colours import instance_colours, text_colour
 
 
 @lru_cache(maxsize=1)
 def _font_path() -> str:
     """A TrueType font that ships with matplotlib, so box labels can be any size."""
     return font_manager.findfont("DejaVu Sans")
+
+
+@lru_cache(maxsize=1)
+def _labels_fill() -> bool:
+    """Whether this torchvision's ``draw_bounding_boxes`` can put labels on a filled patch (0.20 and later)."""
+    return "fill_labels" in inspect.signature(draw_bounding_boxes).parameters
 
 
 def to_uint8(image: torch.Tensor) -> torch.Tensor:
@@ -37,19 +45,20 @@ def colour_semantic(semantic: torch.Tensor) -> torch.Tensor:
     return palette[semantic.detach().cpu().long().clamp(0, len(CLASSES) - 1)]
 
 
-def instance_colours(n: int) -> list[tuple[int, int, int]]:
-    """``n`` well-separated RGB colours (golden-ratio hues) for drawing instances."""
-    cols = []
-    for i in range(n):
-        r, g, b = colorsys.hsv_to_rgb((0.13 + i * 0.618034) % 1.0, 0.85, 0.95)
-        cols.append((int(r * 255), int(g * 255), int(b * 255)))
-    return cols
+def _outlines(masks: torch.Tensor, width: int) -> torch.Tensor:
+    """(N, H, W) bool masks -> their inner borders, ``width`` pixels wide, as (N, H, W) bool."""
+    m = masks.float()[:, None]  # (N, 1, H, W)
+    inner = -F.max_pool2d(-m, 2 * width + 1, stride=1, padding=width)  # eroded masks
+    return (m - inner)[:, 0] > 0.5
 
 
 def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor | None = None,
                    labels: torch.Tensor | None = None, scores: torch.Tensor | None = None,
-                   alpha: float = 0.55, width: int = 1, scale: int = 1) -> torch.Tensor:
+                   alpha: float = 0.65, width: int = 1, scale: int = 1) -> torch.Tensor:
     """Overlay instance masks (and boxes with class names / scores) on an image.
+
+    Each instance gets a colour of the instance palette (``viz.colours``; never a class colour): a
+    translucent fill, a solid outline, its box and a label on a patch of the same colour.
 
     Args:
         image: float (3, H, W) in [0, 1] or uint8.
@@ -77,21 +86,24 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
         return out
     colours = instance_colours(n)
     out = draw_segmentation_masks(out, m, alpha=alpha, colors=colours)
+    out = draw_segmentation_masks(out, _outlines(m, max(1, (scale + 1) // 2)), alpha=1.0, colors=colours)
     if boxes is not None and len(boxes):
         text = None
         if labels is not None:
             text = [CLASSES[int(c)] if 0 <= int(c) < len(CLASSES) else str(int(c)) for c in labels]
             if scores is not None:
                 text = [f"{t} {float(s):.2f}" for t, s in zip(text, scores)]
+        readable = {"fill_labels": True, "label_colors": [text_colour(c) for c in colours]} if _labels_fill() else {}
         out = draw_bounding_boxes(out, boxes.detach().cpu().float(), labels=text, colors=colours, width=width,
-                                  font=_font_path(), font_size=max(8, 5 * scale))
+                                  font=_font_path(), font_size=max(8, 5 * scale), **readable)
     return out
 
 
 def colour_panoptic(panoptic: torch.Tensor) -> torch.Tensor:
     """Panoptic map (H, W) of ``class * 1000 + instance`` ids -> uint8 RGB (H, W, 3).
 
-    Stuff segments get their class colour; each thing segment its own colour; void is black.
+    Stuff segments get their class colour; each thing segment its own instance colour (``viz.colours``, never a
+    class colour: the colour says which object, not which class); void is black.
     """
     pan = panoptic.detach().cpu().long()
     out = torch.zeros(*pan.shape, 3, dtype=torch.uint8)
@@ -105,14 +117,32 @@ def colour_panoptic(panoptic: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def class_patches(class_ids: list[int] | None = None) -> list[Patch]:
+    """Legend entries of class colours, one ``"id name"`` patch per class.
+
+    Args:
+        class_ids: the classes (default: all except void).
+
+    Returns:
+        matplotlib patches for ``ax.legend(handles=...)``.
+    """
+    ids = class_ids if class_ids is not None else list(range(1, len(CLASSES)))
+    return [Patch(color=[c / 255 for c in CLASS_COLOURS[i]], label=f"{i} {CLASSES[i]}") for i in ids]
+
+
 def class_legend(ax: plt.Axes, class_ids: list[int] | None = None, **kwargs) -> None:
     """Add a legend of class colours (all classes except void by default) to ``ax``."""
-    ids = class_ids if class_ids is not None else list(range(1, len(CLASSES)))
-    handles = [Patch(color=[c / 255 for c in CLASS_COLOURS[i]], label=f"{i} {CLASSES[i]}") for i in ids]
     kwargs.setdefault("loc", "upper left")
     kwargs.setdefault("bbox_to_anchor", (1.01, 1.0))
     kwargs.setdefault("fontsize", 8)
-    ax.legend(handles=handles, frameon=False, **kwargs)
+    ax.legend(handles=class_patches(class_ids), frameon=False, **kwargs)
+
+
+def _panoptic_order(scene: dict) -> torch.Tensor:
+    """Indices that sort a scene's objects by their panoptic segment id (``colour_panoptic``'s colour order)."""
+    pan = scene["panoptic"].cpu()
+    ids = [int(pan[m.cpu().bool()].mode().values) if bool(m.any()) else 0 for m in scene["masks"]]
+    return torch.tensor(sorted(range(len(ids)), key=lambda k: ids[k]), dtype=torch.long)
 
 
 def show_scene(scene: dict, axes: list[plt.Axes] | None = None, title: str | None = None) -> plt.Figure:
@@ -128,18 +158,21 @@ def show_scene(scene: dict, axes: list[plt.Axes] | None = None, title: str | Non
     """
     fig, axes = axes_or_figure(axes, figsize=(13, 3.4), ncols=4)
     n = len(scene["labels"])
+    order = _panoptic_order(scene)  # the same object gets the same colour in the instance and panoptic panels
     panels = [
         (hwc(scene["image"]), title or f"image (seed {scene.get('seed')}, index {scene.get('index')})"),
         (colour_semantic(scene["semantic"]), "semantic: a class per pixel"),
-        (hwc(draw_instances(scene["image"], scene["masks"], scene["boxes"], scene["labels"], scale=3, width=2)),
-         f"instances: {n} object{'s' if n != 1 else ''}, mask + box each"),
-        (colour_panoptic(scene["panoptic"]), "panoptic: stuff classes + thing ids"),
+        (hwc(draw_instances(scene["image"], scene["masks"][order], scene["boxes"][order], scene["labels"][order],
+                            scale=3, width=2)),
+         f"instances: {n} object{'s' if n != 1 else ''}, mask + box each\n(a colour per object, not per class)"),
+        (colour_panoptic(scene["panoptic"]), "panoptic: stuff by class colour,\na colour per thing (object)"),
     ]
     for ax, (img, name) in zip(axes, panels):
         ax.imshow(img, interpolation="nearest")
         ax.set_title(name, fontsize=9)
         ax.axis("off")
-    class_legend(axes[-1])
+    class_legend(axes[1], loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3,
+                 title="class colours (semantic map; stuff in the panoptic map)", title_fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -10,10 +10,12 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import Patch
 
 from ..data.classes import CLASSES, STUFF, THINGS
 from .axes import axes_or_figure
-from .scenes import class_legend, colour_semantic, hwc
+from .colours import ERROR_COLOUR
+from .scenes import class_legend, class_patches, colour_semantic, hwc
 
 
 def _np(x):
@@ -84,20 +86,25 @@ def show_pixels(image: torch.Tensor, semantic: torch.Tensor, top: int, left: int
 
 
 def error_map(pred: torch.Tensor, target: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
-    """RGB picture of where a prediction is wrong: wrong pixels red, right ones a faded copy of the image (or grey).
+    """RGB picture of where a prediction is wrong: wrong pixels magenta, right ones a pale grey copy of the image.
+
+    Magenta is ``viz.colours.ERROR_COLOUR``, a colour no class and no instance uses.
 
     Args:
         pred: int (H, W).
         target: int (H, W).
-        image: optional float (3, H, W) shown faded under the errors.
+        image: optional float (3, H, W) shown in pale grey under the errors.
 
     Returns:
         float (H, W, 3) in [0, 1].
     """
     wrong = (pred.cpu() != target.cpu())  # (H, W)
-    base = 0.35 + 0.4 * hwc(image).float() if image is not None else torch.full((*wrong.shape, 3), 0.85)
+    if image is not None:  # grey, so that no colour of the image can pass for an error
+        base = (0.5 + 0.4 * hwc(image).float().mean(-1, keepdim=True)).expand(*wrong.shape, 3)
+    else:
+        base = torch.full((*wrong.shape, 3), 0.85)
     out = base.clone()
-    out[wrong] = torch.tensor([0.9, 0.05, 0.05])
+    out[wrong] = torch.tensor([c / 255 for c in ERROR_COLOUR])
     return out
 
 
@@ -109,7 +116,7 @@ def show_predictions(images: torch.Tensor, targets: torch.Tensor, preds: dict[st
         images: float (B, 3, H, W).
         targets: int (B, H, W).
         preds: model name -> int (B, H, W) predictions.
-        errors: add an error-map column after every prediction (wrong pixels in red).
+        errors: add an error-map column after every prediction (wrong pixels in magenta).
         max_rows: scenes to show.
 
     Returns:
@@ -130,7 +137,10 @@ def show_predictions(images: torch.Tensor, targets: torch.Tensor, preds: dict[st
             _off(axes[r, c])
             if r == 0:
                 axes[r, c].set_title(title, fontsize=8)
-    class_legend(axes[0, -1])
+    handles = class_patches()
+    if errors:
+        handles.append(Patch(color=[c / 255 for c in ERROR_COLOUR], label="wrong pixel\n(error maps)"))
+    axes[0, -1].legend(handles=handles, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -1,0 +1,80 @@
+"""What each colour of the course's figures means: classes, instances and errors never share a colour.
+
+Class colours (``data.classes.CLASS_COLOURS``, the legend) say which class a pixel has. Instances
+(one object each, in instance figures and the thing segments of panoptic maps) take their colours
+from :data:`INSTANCE_PALETTE`, chosen far from every class colour, so a learner never reads an
+object's identity colour as a class. Wrong pixels in error maps are :data:`ERROR_COLOUR`, used by
+nothing else. ``tests/test_viz_semantic.py`` checks the distances (CIELAB, see :func:`colour_distance`).
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["INSTANCE_PALETTE", "ERROR_COLOUR", "instance_colours", "text_colour", "colour_distance"]
+
+INSTANCE_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (255, 140, 0),  # orange
+    (0, 150, 150),  # teal
+    (255, 120, 190),  # pink
+    (170, 240, 0),  # lime
+    (140, 80, 30),  # brown
+    (255, 255, 255),  # white
+    (120, 120, 0),  # olive
+    (110, 30, 80),  # plum
+    (128, 128, 128),  # grey
+    (255, 205, 150),  # peach
+    (150, 255, 210),  # mint
+)
+"""Instance colours (RGB 0-255), none of them close to a class colour; used in this order."""
+
+ERROR_COLOUR: tuple[int, int, int] = (255, 0, 255)
+"""Magenta: wrong pixels in error maps (no class and no instance uses it)."""
+
+
+def instance_colours(n: int) -> list[tuple[int, int, int]]:
+    """``n`` instance colours from :data:`INSTANCE_PALETTE`, repeating it when ``n`` is larger.
+
+    Args:
+        n: number of instances.
+
+    Returns:
+        ``n`` RGB tuples (0-255).
+    """
+    return [INSTANCE_PALETTE[i % len(INSTANCE_PALETTE)] for i in range(max(n, 0))]
+
+
+def text_colour(colour: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white, whichever reads better on a background of ``colour`` (RGB 0-255).
+
+    Args:
+        colour: the background colour.
+
+    Returns:
+        (0, 0, 0) on light colours, (255, 255, 255) on dark ones.
+    """
+    r, g, b = colour
+    return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
+
+
+def _lab(colour: tuple[int, int, int]) -> tuple[float, float, float]:
+    """sRGB (0-255) -> CIELAB (D65)."""
+    lin = [(c / 255 / 12.92) if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in colour]
+    xyz = (0.4124 * lin[0] + 0.3576 * lin[1] + 0.1805 * lin[2],
+           0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2],
+           0.0193 * lin[0] + 0.1192 * lin[1] + 0.9505 * lin[2])
+    f = [v ** (1 / 3) if v > 0.008856 else 7.787 * v + 16 / 116
+         for v in (xyz[0] / 0.95047, xyz[1], xyz[2] / 1.08883)]
+    return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+
+
+def colour_distance(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    """How different two colours look: the CIELAB distance (delta E 1976; about 2.3 is just noticeable).
+
+    Args:
+        a, b: RGB colours (0-255).
+
+    Returns:
+        the distance (0 for equal colours).
+    """
+    return math.dist(_lab(a), _lab(b))
