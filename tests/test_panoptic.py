@@ -169,32 +169,41 @@ def test_load_or_train_models_trains_only_what_is_missing(monkeypatch: pytest.Mo
     import course_utils.train.reuse as reuse
     from course_utils.models.fcn import build_fcn
     from course_utils.models.maskrcnn import build_maskrcnn
-    from course_utils.train import save_checkpoint
-    from course_utils.train.fcn import FCNTrainConfig
-    from course_utils.train.maskrcnn import MaskRCNNTrainConfig
+    from course_utils.train import record_metrics, save_checkpoint
     from course_utils.train.reuse import load_or_train_models
 
     monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path))
     calls = []
 
-    def fake_train_fcn(cfg, device=None, checkpoint=None, progress=True):
-        calls.append(("fcn", checkpoint, cfg == FCNTrainConfig()))
+    def fake_train_fcn(cfg, device=None, checkpoint=None, live_plot=True):
+        calls.append(("fcn", checkpoint, cfg.max_minutes))
         model = build_fcn()
-        save_checkpoint(model, checkpoint)
-        return model, None, {}
+        save_checkpoint(model, checkpoint, metrics={"val_miou": 0.5, "val_scenes": 8})
+        return model, None, {"miou": 0.5}
 
     def fake_train_maskrcnn(cfg, device=None, checkpoint=None, progress=True, live_plot=True):
-        calls.append(("maskrcnn", checkpoint, cfg == MaskRCNNTrainConfig()))
+        calls.append(("maskrcnn", checkpoint, cfg.max_minutes))
         model = build_maskrcnn(cfg.model)
         save_checkpoint(model, checkpoint, config=cfg.model)
         return model, None
 
     monkeypatch.setattr(reuse, "train_fcn", fake_train_fcn)
     monkeypatch.setattr(reuse, "train_maskrcnn", fake_train_maskrcnn)
+    monkeypatch.setattr(reuse, "evaluate_maskrcnn", lambda *a, **k: {"segm": {"AP": 0.25, "AP50": 0.5}})
     fcn, rcnn = load_or_train_models("cpu")
-    assert calls == [("fcn", "fcn8s", True), ("maskrcnn", "maskrcnn", True)]  # default configs, lesson names
-    assert "checkpoint is missing" in capsys.readouterr().out
+    fast_fcn, fast_rcnn = reuse.FastSemanticConfig(), reuse.FastMaskRCNNConfig()
+    assert calls == [("fcn", "fcn8s_fast", fast_fcn.max_minutes), ("maskrcnn", "maskrcnn_fast", fast_rcnn.max_minutes)]
+    out = capsys.readouterr().out
+    assert out.count("checkpoint") >= 2 and "is missing" in out  # says it trained stand-ins, never silently
+    assert "val mIoU 0.500" in out and "mask AP 0.250" in out  # ... and what they reached
     assert not fcn.training and not rcnn.training
     calls.clear()
-    load_or_train_models("cpu")  # now both checkpoints exist: nothing is trained
-    assert calls == [] and "loaded lesson 03's checkpoint" in capsys.readouterr().out
+    load_or_train_models("cpu")  # the stand-ins exist now: nothing is trained again
+    assert calls == [] and "trained earlier" in capsys.readouterr().out
+    save_checkpoint(build_fcn(), "fcn8s", metrics={"val_miou": 0.91, "val_scenes": 128})  # the lessons' own
+    save_checkpoint(build_maskrcnn(), "maskrcnn", config=reuse.MaskRCNNConfig())
+    record_metrics("maskrcnn", mask_AP=0.8, mask_AP50=0.96, val_scenes=200)
+    load_or_train_models("cpu")
+    out = capsys.readouterr().out
+    assert calls == [] and "Loaded lesson 03's FCN-8s" in out and "Loaded lesson 06's Mask R-CNN" in out
+    assert "val mIoU 0.910 on 128 validation scenes" in out and "mask AP 0.800, mask AP50 0.960" in out

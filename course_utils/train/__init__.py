@@ -1,7 +1,8 @@
 """The one home of training: the loop, checkpoints, batch loaders and one recipe per model.
 
 * ``loop``: ``fit`` (one loop for logits models and detection models); ``history``: ``History``, ``TrainingError``;
-* ``checkpoints``: ``save_checkpoint`` / ``load_checkpoint`` / ``load_or_train``;
+* ``checkpoints``: ``save_checkpoint`` / ``load_checkpoint`` / ``load_or_train`` / ``record_metrics`` /
+  ``describe_checkpoint``;
 * ``loaders``: ``preload_semantic`` + ``CropLoader``; ``SceneBatches`` / ``CocoBatches``;
 * ``evaluate``: ``predict`` and ``evaluate_semantic`` (a trained model over data);
 * ``curves``: the loss and validation figures ``fit`` draws (``plot_history``, ``compare_curves``);
@@ -11,7 +12,14 @@
 * ``budget``: training for a fixed number of seconds with evaluations along the way (benchmarks).
 """
 
-from .checkpoints import find_checkpoint, load_checkpoint, load_or_train, save_checkpoint  # noqa: F401
+from .checkpoints import (  # noqa: F401
+                          describe_checkpoint,
+                          find_checkpoint,
+                          load_checkpoint,
+                          load_or_train,
+                          record_metrics,
+                          save_checkpoint,
+)
 from .evaluate import evaluate_semantic, predict  # noqa: F401
 from .loaders import CocoBatches, CropLoader, DetectionBatches, SceneBatches, flip_scene, preload_semantic  # noqa: F401
 from .loop import History, TrainingError, compute_loss, fit, one_cycle_lr, to_device  # noqa: F401

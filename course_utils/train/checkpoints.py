@@ -104,3 +104,49 @@ def load_or_train(names: str | Sequence[str], load: Callable[[str], T],
     if found is not None:
         return load(found), found
     return (train() if train is not None else None), None
+
+
+def record_metrics(name_or_path: str | Path, **metrics: Any) -> dict:
+    """Store measured metrics in an existing checkpoint (merged with those already there).
+
+    Later lessons that load the checkpoint say what it reached (``describe_checkpoint``).
+
+    Args:
+        name_or_path: a checkpoint name or a file path.
+        metrics: plain values, e.g. ``val_miou=0.903, val_scenes=128``.
+
+    Returns:
+        the checkpoint's metrics after the update.
+    """
+    path = resolve_checkpoint(name_or_path)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload["metrics"] = {**(payload.get("metrics") or {}), **_plain(metrics)}
+    torch.save(payload, path)
+    return payload["metrics"]
+
+
+METRIC_NAMES = {"val_miou": "val mIoU", "mask_AP": "mask AP", "mask_AP50": "mask AP50"}
+"""How ``describe_checkpoint`` names the metrics it reports, in this order."""
+
+
+def describe_checkpoint(name_or_path: str | Path) -> str:
+    """Where a checkpoint lives and what it reached when it was saved, in words (for a lesson's output).
+
+    Args:
+        name_or_path: a checkpoint name or a file path.
+
+    Returns:
+        e.g. "checkpoints/fcn8s.pt (val mIoU 0.903 on 128 validation scenes)", or the path and
+        "(no metric recorded with it)".
+    """
+    path = resolve_checkpoint(name_or_path)
+    try:
+        metrics = torch.load(path, map_location="cpu", weights_only=True).get("metrics") or {}
+    except Exception:  # noqa: BLE001 - an unreadable file is described, the loader reports the error
+        metrics = {}
+    parts = [f"{label} {metrics[k]:.3f}" for k, label in METRIC_NAMES.items()
+             if isinstance(metrics.get(k), (int, float))]
+    if not parts:
+        return f"{path} (no metric recorded with it)"
+    scenes = metrics.get("val_scenes")
+    return f"{path} ({', '.join(parts)}" + (f" on {scenes} validation scenes)" if scenes else ")")

@@ -145,7 +145,8 @@ def train_fcn(cfg: FCNTrainConfig = FCNTrainConfig(), *, data=None, val_data=Non
     undo_class_weight_bias(model, weights, adjust)
     scores = evaluate_semantic(model, val_loader, cfg.num_classes, device=device, boundary_width=cfg.boundary_width)
     if checkpoint is not None:
-        save_checkpoint(model, checkpoint, history=history, train_config=cfg)
+        save_checkpoint(model, checkpoint, history=history, train_config=cfg,
+                        metrics={"val_miou": scores["miou"], "val_scenes": cfg.num_val})
     return model, history, scores
 
 

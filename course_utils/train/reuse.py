@@ -1,10 +1,13 @@
 """Earlier lessons' models for later lessons: load the learner's checkpoint, else train (or build) one.
 
 Every function here goes through ``checkpoints.load_or_train``, so the learner's own checkpoint
-(under the lesson's name) always takes precedence, and a model trained here is saved for next time.
+(under the lesson's name) always takes precedence, and a stand-in trained here is saved under its
+own name for next time (never over the lesson's). Each says which checkpoint it uses and what that
+checkpoint reached when it was saved (``checkpoints.describe_checkpoint``).
 
-* ``semantic_fcn``: lesson 03's FCN-8s, or a quicker stand-in (lesson 04);
-* ``load_or_train_models``: lesson 03's FCN and lesson 06's Mask R-CNN (lesson 07);
+* ``semantic_fcn``: lesson 03's FCN-8s, or a quicker stand-in (lessons 04, 07);
+* ``maskrcnn_model``: lesson 06's Mask R-CNN, or a stand-in with a shorter budget (lesson 07);
+* ``load_or_train_models``: both of them (lesson 07);
 * ``starting_model``: lesson 06's Mask R-CNN to fine-tune, else a fresh one (lesson 08);
 * ``bottom_up_predictions``: lesson 04's bottom-up instances, when its checkpoints exist (lesson 06).
 """
@@ -17,13 +20,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..data.datasets import InstanceDataset
 from ..device import as_device
+from ..metrics.coco_eval import evaluate_maskrcnn
 from ..models.bottom_up import bottom_up_instances
 from ..models.fcn import FCN
 from ..models.maskrcnn import MaskRCNNConfig, build_maskrcnn, set_num_classes
 from ..paths import checkpoint_path
 from .bottom_up import load_bottom_up
-from .checkpoints import find_checkpoint, load_or_train
+from .checkpoints import describe_checkpoint, find_checkpoint, load_or_train, record_metrics
 from .fcn import FCNTrainConfig, load_fcn, train_fcn
 from .maskrcnn import MaskRCNNTrainConfig, load_maskrcnn, train_maskrcnn
 
@@ -33,9 +38,18 @@ class FastSemanticConfig:
     """A quicker lesson-03 FCN-8s run, for when lesson 03's checkpoint is missing."""
 
     num_train: int = 1000  # training scenes (lesson 03: 2000)
-    num_epochs: int = 4  # passes over them (lesson 03: 12)
+    num_epochs: int = 4  # passes over them (lesson 03: more)
     max_minutes: float | None = 1.5  # time budget on a CPU; None = all epochs
     checkpoint: str = "fcn8s_fast"  # saved here (not over lesson 03's "fcn8s"), so a re-run loads it
+
+
+@dataclass(frozen=True)
+class FastMaskRCNNConfig:
+    """A quicker lesson-06 Mask R-CNN run, for when lesson 06's checkpoint is missing."""
+
+    max_minutes: float = 1.5  # training budget (lesson 06: 3 minutes)
+    num_val: int = 50  # validation scenes scored after training, to say what the stand-in reached
+    checkpoint: str = "maskrcnn_fast"  # saved here (not over lesson 06's "maskrcnn"), so a re-run loads it
 
 
 def semantic_fcn(device: torch.device | str | None = None, name: str = "fcn8s",
@@ -52,32 +66,64 @@ def semantic_fcn(device: torch.device | str | None = None, name: str = "fcn8s",
         live_plot: show the training curves while the stand-in trains.
 
     Returns:
-        (model in eval mode on ``device``, one sentence saying where it came from).
+        (model in eval mode on ``device``, one sentence saying where it came from and what it reached).
     """
     device = as_device(device)
-    scores: dict = {}
 
     def train() -> FCN:
         cfg = FCNTrainConfig(num_train=fast.num_train, num_epochs=fast.num_epochs, max_minutes=fast.max_minutes)
-        model, _, found = train_fcn(cfg, device=device, live_plot=live_plot, checkpoint=fast.checkpoint)
-        scores.update(found)
-        return model
+        return train_fcn(cfg, device=device, live_plot=live_plot, checkpoint=fast.checkpoint)[0]
 
     model, loaded = load_or_train((name, fast.checkpoint), load_fcn, train)
-    if loaded is not None:
-        return model.to(device).eval(), f"Loaded the FCN-8s from {checkpoint_path(loaded)}."
-    return model.to(device).eval(), (
-        f"Lesson 03's checkpoint {checkpoint_path(name)} is missing, so a quicker FCN-8s was trained here "
-        f"(validation mIoU {scores['miou']:.2f}, saved as {checkpoint_path(fast.checkpoint)}); run lesson 03 "
-        "for the real one.")
+    if loaded == name:
+        message = f"Loaded lesson 03's FCN-8s from {describe_checkpoint(name)}."
+    elif loaded is not None:
+        message = (f"Lesson 03's checkpoint {checkpoint_path(name)} is missing, so the quicker FCN-8s trained "
+                   f"earlier is used: {describe_checkpoint(loaded)}; run lesson 03 for the real one.")
+    else:
+        message = (f"Lesson 03's checkpoint {checkpoint_path(name)} is missing, so a quicker FCN-8s was trained "
+                   f"here: {describe_checkpoint(fast.checkpoint)}; run lesson 03 for the real one.")
+    return model.to(device).eval(), message
+
+
+def maskrcnn_model(device: torch.device | str | None = None, name: str = "maskrcnn",
+                   fast: FastMaskRCNNConfig = FastMaskRCNNConfig(), progress: bool = True) -> tuple[nn.Module, str]:
+    """Lesson 06's Mask R-CNN, or (when its checkpoint is missing) a stand-in trained with a shorter budget.
+
+    Args:
+        device: where to put (and train) the model (default ``device.get_device()``).
+        name: lesson 06's checkpoint name.
+        fast: how to train the stand-in.
+        progress: show a progress bar while the stand-in trains.
+
+    Returns:
+        (model in eval mode on ``device``, one sentence saying where it came from and what it reached).
+    """
+    device = as_device(device)
+
+    def train() -> nn.Module:
+        recipe = MaskRCNNTrainConfig(max_minutes=fast.max_minutes)
+        model = train_maskrcnn(recipe, device=device, checkpoint=fast.checkpoint, progress=progress,
+                               live_plot=False)[0]
+        scores = evaluate_maskrcnn(model, InstanceDataset("val", fast.num_val), iou_types=("segm",))["segm"]
+        record_metrics(fast.checkpoint, mask_AP=scores["AP"], mask_AP50=scores["AP50"], val_scenes=fast.num_val)
+        return model
+
+    model, loaded = load_or_train((name, fast.checkpoint), lambda n: load_maskrcnn(n, device=device), train)
+    if loaded == name:
+        message = f"Loaded lesson 06's Mask R-CNN from {describe_checkpoint(name)}."
+    else:
+        done = "trained earlier is used" if loaded is not None else f"was trained here ({fast.max_minutes:g} min)"
+        message = (f"Lesson 06's checkpoint {checkpoint_path(name)} is missing, so a Mask R-CNN with a shorter "
+                   f"training budget {done}: {describe_checkpoint(fast.checkpoint)}; run lesson 06 for the real one.")
+    return model.to(device).eval(), message
 
 
 def load_or_train_models(device: torch.device | str | None = None, progress: bool = True
                          ) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """Lesson 03's FCN and lesson 06's Mask R-CNN from their checkpoints, training any that is missing.
+    """Lesson 03's FCN and lesson 06's Mask R-CNN from their checkpoints, training a quick stand-in for any missing.
 
-    A missing model is trained with the package's default recipe (``FCNTrainConfig()``,
-    ``MaskRCNNTrainConfig()``) and saved under the lesson's checkpoint name, so this happens once.
+    Prints one sentence per model: which checkpoint it is and what it reached when it was saved.
 
     Args:
         device: where to put the models (default ``device.get_device()``).
@@ -86,26 +132,11 @@ def load_or_train_models(device: torch.device | str | None = None, progress: boo
     Returns:
         (FCN, Mask R-CNN), both in eval mode on ``device``.
     """
-    device = as_device(device)
-    missing = ("{}: lesson {}'s checkpoint is missing, so it is trained now with the default settings "
-               "(a few minutes on a CPU) and saved for next time.")
-
-    def train_fcn8s() -> nn.Module:
-        print(missing.format("FCN-8s", "03"))
-        return train_fcn(FCNTrainConfig(), device=device, checkpoint="fcn8s", progress=progress)[0]
-
-    def train_mask() -> nn.Module:
-        print(missing.format("Mask R-CNN", "06"))
-        return train_maskrcnn(MaskRCNNTrainConfig(), device=device, checkpoint="maskrcnn", progress=progress,
-                              live_plot=False)[0]
-
-    fcn, loaded = load_or_train("fcn8s", lambda n: load_fcn(n, map_location=device), train_fcn8s)
-    if loaded:
-        print(f"FCN-8s: loaded lesson 03's checkpoint {checkpoint_path('fcn8s')}.")
-    maskrcnn, loaded = load_or_train("maskrcnn", lambda n: load_maskrcnn(n, device=device), train_mask)
-    if loaded:
-        print(f"Mask R-CNN: loaded lesson 06's checkpoint {checkpoint_path('maskrcnn')}.")
-    return fcn.to(device).eval(), maskrcnn.to(device).eval()
+    fcn, message = semantic_fcn(device, live_plot=False)
+    print("FCN-8s (stuff):", message)
+    maskrcnn, message = maskrcnn_model(device, progress=progress)
+    print("Mask R-CNN (things):", message)
+    return fcn, maskrcnn
 
 
 def starting_model(num_classes: int = 7, device: torch.device | str | None = None) -> tuple[nn.Module, bool]:
@@ -121,7 +152,7 @@ def starting_model(num_classes: int = 7, device: torch.device | str | None = Non
     device = as_device(device)
     model, loaded = load_or_train("maskrcnn", lambda n: load_maskrcnn(n, device=device))
     if loaded is not None:
-        print(f"Starting from lesson 06's Mask R-CNN ({checkpoint_path('maskrcnn')}): fine-tuning.")
+        print(f"Starting from lesson 06's Mask R-CNN, {describe_checkpoint('maskrcnn')}: fine-tuning.")
         return set_num_classes(model, num_classes).to(device), True
     print("Lesson 06's checkpoint is missing, so the model starts from random weights and is trained from scratch "
           "on this small dataset (expect a clearly lower AP than fine-tuning would give).")
