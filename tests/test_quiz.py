@@ -338,7 +338,7 @@ def test_static_form_of_every_bank_reveals_no_answer(lesson) -> None:
     bank = quiz.load_bank(lesson)
     page = quiz.static_html(bank, list(bank.questions))
     for x in bank.questions:
-        assert f"quiz-id-{x.id}" in page
+        assert f"quiz-static-id-{x.id}" in page
         for secret in _secrets(x):
             if len(secret) >= 25 and secret not in x.accept:  # short answers are words of other prompts too
                 assert secret not in page, f"{x.id}: {secret[:40]!r}... is in the static form"

@@ -25,7 +25,7 @@ from .bank import (
     load_bank,
     parse_bank,
 )
-from .grading import Feedback, grade, letter
+from .grading import Feedback, grade
 from .session import forget, submit
 from .static import static_html, text_view
 

@@ -68,7 +68,7 @@ def _question_html(number: int, q: Question) -> str:
     options = f'<ul style="list-style:none;padding-left:1em;margin:2px 0">{options}</ul>' if options else ""
     hint = (f"<details><summary>Hint</summary>{strip_p(md_to_html(q.hint))}</details>" if q.hint else "")
     answer = f'<div style="color:#555">Answer: <code>{html.escape(how_to_answer(q))}</code></div>'
-    return (f'<div class="quiz-static-question quiz-id-{html.escape(q.id)}" style="border:1px solid #ddd;'
+    return (f'<div class="quiz-static-question quiz-static-id-{html.escape(q.id)}" style="border:1px solid #ddd;'
             f'padding:6px 10px;margin:0 0 10px 0">{head}{md_to_html(q.prompt)}{options}{answer}{hint}</div>')
 
 

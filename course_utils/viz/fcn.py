@@ -122,18 +122,20 @@ def show_upsampling(scores: torch.Tensor, factor: int = 8, title: str = "class s
     x = scores[None, None].float()  # (1, 1, h, w)
     with torch.no_grad():
         panels = [
-            (f"{title} at stride {factor}: {tuple(scores.shape)}", scores),
+            (f"{title} at stride {factor}", scores),
             ("nearest", F.interpolate(x, scale_factor=factor, mode="nearest")[0, 0]),
             ("bilinear (F.interpolate)", F.interpolate(x, scale_factor=factor, mode="bilinear",
                                                        align_corners=False)[0, 0]),
             ("transposed conv, bilinear init", bilinear_upsampler(1, factor)(x)[0, 0]),
         ]
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+    low = min(float(pic.min()) for _, pic in panels)
+    high = max(float(pic.max()) for _, pic in panels)
+    fig, axes = plt.subplots(1, 4, figsize=(12.6, 3.2), layout="constrained")
     for ax, (name, pic) in zip(axes, panels):
-        ax.imshow(_np(pic), cmap="viridis", interpolation="nearest")
+        im = ax.imshow(_np(pic), cmap="viridis", interpolation="nearest", vmin=low, vmax=high)
         ax.set_title(f"{name}\n{tuple(pic.shape)}", fontsize=9)
         _off(ax)
-    fig.tight_layout()
+    fig.colorbar(im, ax=list(axes), fraction=0.02, pad=0.01, label=title)
     return fig
 
 
@@ -229,8 +231,22 @@ def show_edge_filters(image: torch.Tensor):
     return fig
 
 
+def _node(ax, x: float, y: float, text: str, colour: str = "black", **kw) -> None:
+    """A text node of the FCN diagram, on a white patch with a coloured border."""
+    ax.text(x, y, text, ha="center", va="center", fontsize=8, color=colour, zorder=3,
+            bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": colour, "lw": 1}, **kw)
+
+
+def _arrow(ax, xy_from: tuple[float, float], xy_to: tuple[float, float], colour: str = "black") -> None:
+    ax.annotate("", xy_to, xy_from, arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.3,
+                                                "shrinkA": 0, "shrinkB": 0})
+
+
 def show_fcn_diagram(variant: str = "8s", channels: tuple[int, ...] = (8, 24, 48, 96, 128), size: int = 128):
     """A schematic of an FCN: encoder stages with their strides and sizes, score layers, skips, upsampling.
+
+    The decoder column on the right is read top to bottom: class scores at stride 32, then for each
+    skip a x2 upsampling and an addition (+) of the skip scores, whose arrows come from the encoder.
 
     Args:
         variant: "32s", "16s" or "8s".
@@ -240,35 +256,42 @@ def show_fcn_diagram(variant: str = "8s", channels: tuple[int, ...] = (8, 24, 48
     Returns:
         the matplotlib figure.
     """
-    fig, ax = plt.subplots(figsize=(12, 3.8))
-    ax.set_xlim(0, 12.5)
-    ax.set_ylim(-0.3, 4.2)
+    fig, ax = plt.subplots(figsize=(12, 4.6))
+    ax.set_xlim(0, 13)
+    ax.set_ylim(0, 5.7)
     ax.axis("off")
-    heights = [3.0, 2.5, 2.0, 1.5, 1.1]
+    top, heights = 4.2, [3.0, 2.5, 2.0, 1.5, 1.1]
     xs = [0.7 + 1.35 * i for i in range(5)]
-    ax.add_patch(plt.Rectangle((0.0, 0.5), 0.35, 3.0, color="#bbb"))
-    ax.text(0.17, 0.4, f"image\n{size}x{size}", ha="center", va="top", fontsize=8)
+    ax.add_patch(plt.Rectangle((0.0, top - 1.5), 0.35, 3.0, color="#bbb"))
+    ax.text(0.17, top - 1.6, f"image\n{size}x{size}", ha="center", va="top", fontsize=8)
     for i, (x, hgt, ch) in enumerate(zip(xs, heights, channels)):
-        ax.add_patch(plt.Rectangle((x, 2.0 - hgt / 2), 0.85, hgt, color=plt.cm.Blues(0.35 + 0.12 * i)))
+        ax.add_patch(plt.Rectangle((x, top - hgt / 2), 0.85, hgt, color=plt.cm.Blues(0.35 + 0.12 * i)))
         st = 2 ** (i + 1)
-        ax.text(x + 0.42, 2.0, f"stage {i + 1}\n{ch} ch\nstride {st}\n{size // st}x{size // st}", ha="center",
+        ax.text(x + 0.42, top, f"stage {i + 1}\n{ch} ch\nstride {st}\n{size // st}x{size // st}", ha="center",
                 va="center", fontsize=7, color="white" if i > 1 else "black")
-        ax.annotate("", (x, 2.0), (x - 0.5 + (0.15 if i == 0 else 0), 2.0), arrowprops={"arrowstyle": "->"})
-    score_x = 7.6
-    lanes = {32: 3.7, 16: 0.35, 8: -0.1}  # y of the line from each stage to its score layer
-    strides = {"32s": [32], "16s": [32, 16], "8s": [32, 16, 8]}[variant]
-    for stride in strides:
-        stage = {32: 4, 16: 3, 8: 2}[stride]
+        _arrow(ax, (x - 0.35, top), (x, top))
+    col = 10.0  # x of the decoder column
+    _arrow(ax, (xs[4] + 0.85, top), (col - 1.25, top))
+    _node(ax, col, top, f"1x1 conv: class scores\nstride 32, {size // 32}x{size // 32}")
+    skips = {"32s": [], "16s": [16], "8s": [16, 8]}[variant]
+    y, lanes = top - 0.35, {16: 2.5, 8: 1.5}
+    for stride in skips:
+        stage = {16: 3, 8: 2}[stride]
+        lane = lanes[stride]
+        _arrow(ax, (col, y), (col, lane + 0.2))
+        ax.text(col + 0.12, (y + lane) / 2 + 0.05, "x2 transposed conv (bilinear init)", fontsize=7, va="center")
+        ax.add_patch(plt.Circle((col, lane), 0.2, fill=False, ec="tab:orange", lw=1.5, zorder=3))
+        ax.text(col, lane, "+", ha="center", va="center", fontsize=11, color="tab:orange", zorder=3)
+        ax.text(col + 0.3, lane - 0.05, f"= fused scores, stride {stride}, {size // stride}x{size // stride}",
+                fontsize=7, va="top", color="tab:orange")
         x_mid = xs[stage] + 0.42
-        y_box = 2.0 + heights[stage] / 2 if stride == 32 else 2.0 - heights[stage] / 2
-        colour = "black" if stride == 32 else "tab:orange"
-        ax.plot([x_mid, x_mid, score_x - 0.1], [y_box, lanes[stride], lanes[stride]], color=colour, lw=1.2)
-        ax.annotate("", (score_x, lanes[stride]), (score_x - 0.15, lanes[stride]),
-                    arrowprops={"arrowstyle": "->", "color": colour})
-        label = "1x1 conv -> class scores" if stride == 32 else "1x1 conv -> skip scores (start at 0)"
-        ax.text(score_x + 0.05, lanes[stride], f"stride {stride}: {label}", fontsize=8, va="center")
-    steps = ["fuse: x2 transposed conv (bilinear init), add skip"] * (len(strides) - 1)
-    text = "\n".join([*steps, f"bilinear x{variant[:-1]} -> {size}x{size} logits"])
-    ax.text(score_x + 0.05, 2.0, text, fontsize=8, va="center", color="tab:orange" if steps else "black")
-    ax.set_title(f"FCN-{variant}", fontsize=11)
+        ax.plot([x_mid, x_mid], [top - heights[stage] / 2, lane], color="tab:orange", lw=1.3)
+        _arrow(ax, (x_mid, lane), (col - 0.2, lane), colour="tab:orange")
+        _node(ax, (x_mid + col) / 2 - 0.1, lane, f"skip: 1x1 conv -> scores, stride {stride} (start at 0)",
+              colour="tab:orange")
+        y = lane - 0.2
+    _arrow(ax, (col, y), (col, 0.62))
+    ax.text(col + 0.12, (y + 0.62) / 2, f"bilinear x{variant[:-1]}", fontsize=7, va="center")
+    _node(ax, col, 0.4, f"logits {size}x{size}, one score per class")
+    ax.set_title(f"FCN-{variant}" + (": the orange arrows are the skips" if skips else ""), fontsize=11)
     return fig
