@@ -177,6 +177,31 @@ def test_max_minutes_stops_early():
     assert hist.stopped_early and "max_minutes" in hist.stopped_early
 
 
+def test_a_run_stopped_by_its_budget_says_so_calmly_and_its_bar_ends_complete(capsys, monkeypatch):
+    """One sentence with where it stopped and the last validation; the bar's total becomes the steps taken."""
+    from tqdm.auto import tqdm
+
+    from course_utils.train import loop
+
+    bars = []
+
+    class Bar(tqdm):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **{**k, "disable": False})
+            bars.append(self)
+
+    monkeypatch.setattr("tqdm.auto.tqdm", Bar)
+    batch = one_batch()
+    hist = engine.fit(TinySegmenter(), [batch] * 50, num_epochs=3, lr=1e-3, device="cpu", max_minutes=1e-9,
+                      live_plot=False, val_fn=lambda m: engine.evaluate_semantic(m, [batch], 3))
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("Training stopped at its time budget: max_minutes=")
+    assert f"the last validation gave miou {hist.epochs[-1]['miou']:.3f}" in out[0]
+    assert "after 1 of 150 steps" in out[0]
+    assert bars and bars[0].total == bars[0].n == 1  # not 1 of 150: a notebook bar would end red
+    assert loop.stop_sentence(hist) == out[0]
+
+
 def test_bad_arguments_are_explained():
     with pytest.raises(ValueError, match="nothing to train"):
         engine.fit(TinySegmenter(), [], num_epochs=1, lr=1e-3, device="cpu", progress=False)
