@@ -2,7 +2,7 @@
 
 Scoring the fusion (PQ, threshold sweeps): ``metrics.panoptic.evaluate_fusion`` / ``sweep_fusion``.
 
-The recipe (the heuristic of Panoptic FPN, Kirillov et al. 2019):
+The recipe (the baseline heuristic of Kirillov et al., "Panoptic Segmentation", CVPR 2019):
 
 1. Mask R-CNN's detections above a score threshold are pasted onto an empty map, the most
    confident first. A pixel already taken stays with the earlier (more confident) instance.
