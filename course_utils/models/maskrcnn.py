@@ -277,9 +277,6 @@ def set_num_classes(model: nn.Module, num_classes: int) -> nn.Module:
     Returns:
         the same model, changed in place.
     """
-    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
-    from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
-
     heads = model.roi_heads
     if heads.box_predictor.cls_score.out_features == num_classes:
         return model
