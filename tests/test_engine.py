@@ -295,3 +295,19 @@ def test_time_budget_squeezes_the_schedule(monkeypatch):
     assert 10 <= hist.total_steps <= 11  # the step that crosses the budget still finishes
     assert "max_minutes=1" in hist.stopped_early
     assert max(seen) > 5e-3 and seen[-1] < 1e-3  # warmed up, then annealed within the budget
+
+
+def test_fit_flushes_denormals_only_while_it_trains():
+    """fit flushes tiny floats to zero on a CPU (they are slow) and switches that global setting back off."""
+    tiny = torch.tensor([1e-41])  # a denormal float32
+    seen = []
+
+    class Probe(TinySegmenter):
+        def forward(self, x):
+            seen.append(float((tiny * 1.0)[0]))  # 0 while denormals are flushed
+            return super().forward(x)
+
+    engine.fit(Probe(), [one_batch()], num_epochs=1, lr=1e-3, device="cpu", live_plot=False, progress=False)
+    if torch.set_flush_denormal(False):  # the CPU supports flushing at all (x86 with SSE3)
+        assert seen == [0.0]
+    assert float((tiny * 1.0)[0]) > 0  # back to IEEE behaviour after training

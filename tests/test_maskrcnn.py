@@ -235,3 +235,47 @@ def test_grid_roi_align_in_the_model_matches_torchvision(batch):
         assert value == pytest.approx(losses["torchvision"][key], rel=1e-3, abs=1e-5), key
     with pytest.raises(ValueError, match="roi_align"):
         build_maskrcnn(dataclasses.replace(MaskRCNNConfig(), roi_align="fast"))
+
+
+def _mask_head_rois(model, images, targets, seed=0):
+    """Train-mode losses of one batch, and how many RoIs the mask head got (same sampling for a given seed)."""
+    seen = []
+    hook = model.roi_heads.mask_head.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape[0]))
+    torch.manual_seed(seed)
+    try:
+        losses = model.train()(images, targets)
+    finally:
+        hook.remove()
+    return losses, seen[0]
+
+
+def test_mask_head_trains_on_at_most_the_cap(batch):
+    images, targets = batch
+    torch.manual_seed(0)
+    model = build_maskrcnn(MaskRCNNConfig(mask_rois_per_image=2))
+    losses, rois = _mask_head_rois(model, images, targets)
+    assert 0 < rois <= 2 * len(images)  # at most 2 positives per image reach the mask head
+    assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.roi_heads.mask_rois_per_image = None  # torchvision's behaviour: every sampled positive
+    _, all_rois = _mask_head_rois(model, images, targets)
+    assert all_rois > rois
+
+
+def test_a_cap_above_the_positives_gives_torchvisions_losses(batch):
+    """The course's mask branch with a cap that never bites computes exactly torchvision's losses."""
+    images, targets = batch
+    torch.manual_seed(0)
+    model = build_maskrcnn(MaskRCNNConfig(mask_rois_per_image=None))
+    reference, ref_rois = _mask_head_rois(model, images, targets)
+    model.roi_heads.mask_rois_per_image = 1000
+    capped, rois = _mask_head_rois(model, images, targets)
+    assert rois == ref_rois
+    for name in reference:
+        torch.testing.assert_close(capped[name], reference[name])
+    model.eval()
+    with torch.no_grad():  # inference never uses the cap
+        a = model(images[:1])
+        model.roi_heads.mask_rois_per_image = 2
+        b = model(images[:1])
+    torch.testing.assert_close(a[0]["masks"], b[0]["masks"])

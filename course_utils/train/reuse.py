@@ -47,7 +47,8 @@ class FastSemanticConfig:
 class FastMaskRCNNConfig:
     """A quicker lesson-06 Mask R-CNN run, for when lesson 06's checkpoint is missing."""
 
-    max_minutes: float = 1.5  # training budget (lesson 06: 3 minutes)
+    num_epochs: int = 2  # passes over lesson 06's training scenes (lesson 06: 4)
+    max_minutes: float = 2.0  # safety-net time budget (two epochs take about 1 min on two cores)
     num_val: int = 50  # validation scenes scored after training, to say what the stand-in reached
     checkpoint: str = "maskrcnn_fast"  # saved here (not over lesson 06's "maskrcnn"), so a re-run loads it
 
@@ -102,7 +103,7 @@ def maskrcnn_model(device: torch.device | str | None = None, name: str = "maskrc
     device = as_device(device)
 
     def train() -> nn.Module:
-        recipe = MaskRCNNTrainConfig(max_minutes=fast.max_minutes)
+        recipe = MaskRCNNTrainConfig(num_epochs=fast.num_epochs, max_minutes=fast.max_minutes)
         model = train_maskrcnn(recipe, device=device, checkpoint=fast.checkpoint, progress=progress,
                                live_plot=False)[0]
         scores = evaluate_maskrcnn(model, InstanceDataset("val", fast.num_val), iou_types=("segm",))["segm"]
@@ -113,7 +114,7 @@ def maskrcnn_model(device: torch.device | str | None = None, name: str = "maskrc
     if loaded == name:
         message = f"Loaded lesson 06's Mask R-CNN from {describe_checkpoint(name)}."
     else:
-        done = "trained earlier is used" if loaded is not None else f"was trained here ({fast.max_minutes:g} min)"
+        done = "trained earlier is used" if loaded is not None else f"was trained here ({fast.num_epochs} epochs)"
         message = (f"Lesson 06's checkpoint {checkpoint_path(name)} is missing, so a Mask R-CNN with a shorter "
                    f"training budget {done}: {describe_checkpoint(fast.checkpoint)}; run lesson 06 for the real one.")
     return model.to(device).eval(), message
