@@ -10,7 +10,7 @@ LAB_TOKEN ?=
 LAB_BROWSER ?= true
 PYTEST_ARGS ?=
 
-.PHONY: lab serve-lab test course bench check lint data clean
+.PHONY: lab serve-lab test course bench bench-one-core check lint data clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ course: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# The same sections pinned to one core, one thread: the "one core" column (a CPU twice as slow).
+bench-one-core: $(STAMP)
+	$(PY) benchmarks/run.py --one-core
 
 check: $(STAMP)
 	$(PY) -m course_utils check

@@ -55,11 +55,12 @@ def gpu_name(device: torch.device) -> str | None:
     return None
 
 
-def machine_info(device: torch.device) -> dict:
+def machine_info(device: torch.device, one_core: bool = False) -> dict:
     """Everything needed to read the timings right.
 
     Args:
         device: the device the models run on.
+        one_core: the run was pinned to one core (``run.py --one-core``): its column is "cpu1".
 
     Returns:
         ``{"cpu", "cores", "usable_cores", "ram_gib", "gpu", "device", "device_kind", "torch",
@@ -73,7 +74,7 @@ def machine_info(device: torch.device) -> dict:
         "ram_gib": round(ram_gib(), 1),
         "gpu": gpu_name(device),
         "device": str(device),
-        "device_kind": device_kind(device),
+        "device_kind": device_kind(device, one_core),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "python": platform.python_version(),
@@ -85,6 +86,26 @@ def machine_info(device: torch.device) -> dict:
     }
 
 
-def device_kind(device: torch.device) -> str:
-    """"cpu" or "gpu": the column a result goes to (CUDA and MPS both count as GPU)."""
-    return "cpu" if device.type == "cpu" else "gpu"
+def device_kind(device: torch.device, one_core: bool = False) -> str:
+    """"cpu", "cpu1" (pinned to one core) or "gpu": the column a result goes to (CUDA and MPS count as GPU)."""
+    if device.type != "cpu":
+        return "gpu"
+    return "cpu1" if one_core else "cpu"
+
+
+def pin_to_one_core() -> int | None:
+    """Pin this process and everything it starts to one core, one thread (a stand-in for a CPU twice as slow).
+
+    The same as ``OMP_NUM_THREADS=1 taskset -c N``: the affinity and the variable are inherited by the
+    lesson kernels and the generator's subprocess.
+
+    Returns:
+        the core pinned to (the first one this process may use), or None where affinity is unsupported.
+    """
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    core = sorted(os.sched_getaffinity(0))[0]
+    os.sched_setaffinity(0, {core})
+    return core

@@ -24,9 +24,13 @@ Without the lessons this took about 16 minutes on a quiet 2-core CPU (2026-11-29
 8:23 of it the lessons): 2 x 3 min of Mask R-CNN, 2 x the FCN recipe, validations and the stock
 models' few slow steps; the lessons add their own times (the §7 bar for all of them is 20 min).
 
-Writes ``benchmarks/results.json`` (merged by device kind: a GPU run keeps the CPU run's results
-and vice versa) and ``BENCHMARKS.md``. ``--quick`` uses tiny budgets and, unless told otherwise,
-writes to ``build/bench-quick/`` so a smoke run never replaces real results.
+``--one-core`` (``make bench-one-core``) runs the same sections pinned to one core with one thread
+(``OMP_NUM_THREADS=1``, CPU affinity inherited by the lesson kernels): spec §7's stand-in for a
+learner's CPU twice as slow. Its results fill the "one core" column.
+
+Writes ``benchmarks/results.json`` (merged by device kind: "cpu", "cpu1" for one core, "gpu"; a
+run of one kind keeps the others' results) and ``BENCHMARKS.md``. ``--quick`` uses tiny budgets
+and, unless told otherwise, writes to ``build/bench-quick/`` so a smoke run never replaces real results.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ import torch  # noqa: E402
 
 from benchmarks import instance, semantic  # noqa: E402
 from benchmarks.generator import measure_generator  # noqa: E402
-from benchmarks.machine import load_average, machine_info  # noqa: E402
+from benchmarks.machine import load_average, machine_info, pin_to_one_core  # noqa: E402
 from benchmarks.report import merge_results, render_markdown  # noqa: E402
 from course_utils import engine  # noqa: E402
 
@@ -64,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test of every piece (minutes)")
     p.add_argument("--device", help="cpu, cuda or mps (default: engine.get_device())")
+    p.add_argument("--one-core", action="store_true",
+                   help="pin everything to one core, one thread (the 'one core' column; CPU only)")
     p.add_argument("--skip-lessons", action="store_true", help="do not run the lessons")
     p.add_argument("--lessons", help="only these lessons, e.g. 01,03 (default: all)")
     p.add_argument("--only", help=f"only these sections, comma-separated, of {','.join(SECTIONS)}")
@@ -145,8 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "mps" and not torch.backends.mps.is_available():
         print("error: --device mps, but Apple's MPS is not available here", file=sys.stderr)
         return 2
+    if args.one_core:
+        if device.type != "cpu":
+            print("error: --one-core measures the CPU; leave out --device or use --device cpu", file=sys.stderr)
+            return 2
+        pin_to_one_core()
     start = time.perf_counter()
-    run: dict = {"command": command_line(), "quick": args.quick, "machine": machine_info(device), "budgets": {}}
+    run: dict = {"command": command_line(), "quick": args.quick, "machine": machine_info(device, args.one_core),
+                 "budgets": {}}
     print(f"benchmarking on {device} ({run['machine']['cpu']}, {run['machine']['cores']} cores); "
           f"load {run['machine']['load_start']}", flush=True)
     if "lessons" in args.sections:

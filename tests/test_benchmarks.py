@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -56,3 +57,41 @@ def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
     assert "Smoke run" in page and "## Section 7 bars" in page
     assert "not yet measured" in page  # no GPU measured in this run: the GPU column says so
     assert "fcn_resnet50" in page and "maskrcnn_resnet50_fpn" in page
+
+
+def _committed_cpu_run(kind: str, fcn_reach_s: float, fcn_miou: float) -> dict:
+    """The committed CPU run (a complete results.json run) relabelled as ``kind``, with its FCN figures changed."""
+    run = copy.deepcopy(json.loads((REPO_ROOT / "benchmarks" / "results.json").read_text())["runs"]["cpu"])
+    run["machine"]["device_kind"] = kind
+    fcn = run["fcn"]["course"]["run"]
+    fcn["final"]["miou"] = fcn_miou
+    fcn["time_to"] = {"miou>=0.9": fcn_reach_s}
+    return run
+
+
+def test_one_core_column_is_judged_with_doubled_time_bars() -> None:
+    from benchmarks.report import render_markdown
+
+    doc = {"runs": {"cpu": _committed_cpu_run("cpu", 75.0, 0.91), "cpu1": _committed_cpu_run("cpu1", 110.0, 0.91)}}
+    page = render_markdown(doc)
+    row = next(line for line in page.splitlines() if line.startswith("| FCN-8s"))
+    # 75 s misses the 60 s bar on all cores; 110 s is within twice that on one core
+    assert "CPU, all cores: FAIL" in row and "CPU, one core: pass" in row
+    assert "## CPU, one core run" in page and "## Details, CPU, one core run" in page and "## GPU run" in page
+    assert "measured CPU, all cores | measured CPU, one core | measured GPU" in page
+    doc["runs"]["cpu1"] = _committed_cpu_run("cpu1", 100.0, 0.89)  # the quality bar is the same on one core
+    row = next(line for line in render_markdown(doc).splitlines() if line.startswith("| FCN-8s"))
+    assert "CPU, one core: FAIL" in row
+
+
+def test_one_core_option_pins_and_refuses_a_gpu() -> None:
+    import torch
+
+    from benchmarks.machine import device_kind, machine_info
+
+    assert device_kind(torch.device("cpu"), one_core=True) == "cpu1"
+    assert device_kind(torch.device("cpu")) == "cpu" and device_kind(torch.device("cuda")) == "gpu"
+    assert machine_info(torch.device("cpu"), one_core=True)["device_kind"] == "cpu1"
+    proc = subprocess.run([sys.executable, "benchmarks/run.py", "--one-core", "--device", "cuda"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and ("--one-core" in proc.stderr or "CUDA" in proc.stderr)
