@@ -19,6 +19,13 @@ PIXEL_MAP_COLOURS = ListedColormap([(0.15, 0.15, 0.2), (0.3, 0.75, 0.35), (0.95,
 """Display colours of background / interior / boundary."""
 
 
+def pixel_map_legend(ax: plt.Axes, fontsize: float = 8) -> None:
+    """The colour key of a background / interior / boundary map drawn with ``PIXEL_MAP_COLOURS``."""
+    ax.legend(handles=[Patch(color=PIXEL_MAP_COLOURS(i), label=n)
+                       for i, n in enumerate(["background", "interior", "boundary"])], fontsize=fontsize,
+              loc="lower right")
+
+
 def _label_instances(ax: plt.Axes, instances: dict) -> None:
     for mask, lab in zip(instances["masks"], instances["labels"]):
         ys, xs = torch.nonzero(mask, as_tuple=True)
@@ -45,9 +52,7 @@ def show_bottom_up(scene: dict, result: dict, plain: dict) -> plt.Figure:
     axes[0].imshow(hwc(scene["image"]))
     _off(axes[0], f"image: {len(scene['labels'])} objects")
     axes[1].imshow(result["pixel_map"], cmap=PIXEL_MAP_COLOURS, vmin=0, vmax=2, interpolation="nearest")
-    axes[1].legend(handles=[Patch(color=PIXEL_MAP_COLOURS(i), label=n)
-                            for i, n in enumerate(["background", "interior", "boundary"])], fontsize=6,
-                   loc="lower right")
+    pixel_map_legend(axes[1], fontsize=6)
     _off(axes[1], "1. FCN: background / interior / boundary")
     axes[2].imshow(colour_ids(seeds), interpolation="nearest")
     _off(axes[2], f"2. interior components: {int(seeds.max())} seeds")
