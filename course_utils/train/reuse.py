@@ -6,7 +6,7 @@ own name for next time (never over the lesson's). Each says which checkpoint it 
 checkpoint reached when it was saved (``checkpoints.describe_checkpoint``).
 
 * ``semantic_fcn``: lesson 03's FCN-8s, or a quicker stand-in (lessons 04, 07);
-* ``maskrcnn_model``: lesson 06's Mask R-CNN, or a stand-in with a shorter budget (lesson 07);
+* ``maskrcnn_model``: lesson 06's Mask R-CNN, or a stand-in with a shorter schedule (lesson 07);
 * ``load_or_train_models``: both of them (lesson 07);
 * ``starting_model``: lesson 06's Mask R-CNN to fine-tune, else a fresh one (lesson 08);
 * ``bottom_up_predictions``: lesson 04's bottom-up instances, when its checkpoints exist (lesson 06).
@@ -89,7 +89,7 @@ def semantic_fcn(device: torch.device | str | None = None, name: str = "fcn8s",
 
 def maskrcnn_model(device: torch.device | str | None = None, name: str = "maskrcnn",
                    fast: FastMaskRCNNConfig = FastMaskRCNNConfig(), progress: bool = True) -> tuple[nn.Module, str]:
-    """Lesson 06's Mask R-CNN, or (when its checkpoint is missing) a stand-in trained with a shorter budget.
+    """Lesson 06's Mask R-CNN, or (when its checkpoint is missing) a stand-in trained with a shorter schedule.
 
     Args:
         device: where to put (and train) the model (default ``device.get_device()``).
@@ -116,7 +116,7 @@ def maskrcnn_model(device: torch.device | str | None = None, name: str = "maskrc
     else:
         done = "trained earlier is used" if loaded is not None else f"was trained here ({fast.num_epochs} epochs)"
         message = (f"Lesson 06's checkpoint {checkpoint_path(name)} is missing, so a Mask R-CNN with a shorter "
-                   f"training budget {done}: {describe_checkpoint(fast.checkpoint)}; run lesson 06 for the real one.")
+                   f"training schedule {done}: {describe_checkpoint(fast.checkpoint)}; run lesson 06 for the real one.")
     return model.to(device).eval(), message
 
 
