@@ -43,9 +43,9 @@ class FCNTrainConfig:
     num_val: int = 128  # validation scenes (split "val")
     size: int = 128  # scene side in pixels
     crop: int | None = None  # training crop side; None = whole scenes (crops of 64 learn far slower per second)
-    batch_size: int = 8  # scenes per step
+    batch_size: int = 16  # scenes per step (16 at lr 8e-3 passed 0.90 mIoU ~1.3x sooner than 8 at 5e-3, one core)
     num_epochs: int = 12  # passes over the training scenes
-    lr: float = 5e-3  # peak learning rate of the OneCycle schedule (AdamW)
+    lr: float = 8e-3  # peak learning rate of the OneCycle schedule (AdamW)
     weight_decay: float = 1e-4  # AdamW weight decay
     class_weight_power: float = 0.5  # loss weight per class = frequency ** -power (0: plain cross-entropy)
     undo_weight_bias: bool = True  # subtract log(weight) from the scores after training (and when validating)
