@@ -29,6 +29,9 @@ LESSONS: tuple[Lesson, ...] = (
            "How do convolutions add context, and how does a network give back a full-size label map?", 0.5, 0.5),
     Lesson("03", "03_fcn_semantic_segmentation.ipynb", "FCN semantic segmentation",
            "Train and evaluate an FCN: what does it get right that lesson 01 could not?", 3.5, 0.5),
+    Lesson("04", "04_unet_deeplab.ipynb", "U-Net and DeepLab",
+           "How do encoder-decoders with skips (U-Net) and atrous convolution with ASPP (DeepLab) beat FCN-8s "
+           "at the same budget, and where?", 4, 0.5),
     Lesson("05", "05_instance_segmentation.ipynb", "Instance segmentation",
            "Why is semantic segmentation not enough? Semantic vs instance vs panoptic; annotating instances.",
            3.5, 0.5),

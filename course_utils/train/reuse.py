@@ -5,7 +5,8 @@ Every function here goes through ``checkpoints.load_or_train``, so the learner's
 own name for next time (never over the lesson's). Each says which checkpoint it uses and what that
 checkpoint reached when it was saved (``checkpoints.describe_checkpoint``).
 
-* ``semantic_fcn``: lesson 03's FCN-8s, or a quicker stand-in (lessons 05, 08);
+* ``semantic_fcn``: lesson 03's FCN-8s, or a quicker stand-in (lessons 05, 08); ``semantic_fcn_for_comparison``:
+  the same with its training history (lesson 04);
 * ``maskrcnn_model``: lesson 07's Mask R-CNN, or a stand-in with a shorter budget (lesson 08);
 * ``load_or_train_models``: both of them (lesson 08);
 * ``starting_model``: lesson 07's Mask R-CNN to fine-tune, else a fresh one (lesson 09);
@@ -28,7 +29,7 @@ from ..models.fcn import FCN
 from ..models.maskrcnn import MaskRCNNConfig, build_maskrcnn, set_num_classes
 from ..paths import checkpoint_path
 from .bottom_up import load_bottom_up
-from .checkpoints import describe_checkpoint, find_checkpoint, load_or_train, record_metrics
+from .checkpoints import describe_checkpoint, find_checkpoint, load_checkpoint, load_or_train, record_metrics
 from .fcn import FCNTrainConfig, load_fcn, train_fcn
 from .maskrcnn import MaskRCNNTrainConfig, load_maskrcnn, train_maskrcnn
 
@@ -178,3 +179,22 @@ def bottom_up_predictions(scenes: Sequence[dict]) -> list[dict] | None:
     except Exception:  # noqa: BLE001 - an old or foreign checkpoint: compare without it
         return None
     return [bottom_up_instances(model, sem_model, s["image"]) for s in scenes]
+
+
+def semantic_fcn_for_comparison(device: torch.device | str | None = None, name: str = "fcn8s",
+                                fast: FastSemanticConfig = FastSemanticConfig()) -> tuple[FCN, str, dict]:
+    """``semantic_fcn`` plus the training history saved with the checkpoint it used (lesson 04's comparison).
+
+    Args:
+        device: where to put (and train) the model.
+        name: lesson 03's checkpoint name.
+        fast: how to train the stand-in when lesson 03's checkpoint is missing.
+
+    Returns:
+        (model in eval mode, the sentence saying which checkpoint it is, its history as a dict with
+        ``epochs``; empty lists when the checkpoint holds none).
+    """
+    model, message = semantic_fcn(device, name, fast, live_plot=False)
+    used = find_checkpoint((name, fast.checkpoint))
+    history = load_checkpoint(used).get("history") if used is not None else None
+    return model, message, history or {"steps": [], "epochs": []}
