@@ -1,7 +1,7 @@
 """The course's small Mask R-CNN beside torchvision's stock ``maskrcnn_resnet50_fpn``, same data and batch.
 
 Both are torchvision ``MaskRCNN`` models trained by ``train.fit`` (AdamW, one-cycle) on the same
-scenes through lesson 06's loader (``train.SceneBatches``: pre-generated scenes, random
+scenes through lesson 07's loader (``train.SceneBatches``: pre-generated scenes, random
 flips; kept on the device), timed on the same fixed batch, and scored with pycocotools
 (``metrics.coco_eval.evaluate_maskrcnn``) on the same validation scenes. The course model follows
 ``MaskRCNNTrainConfig`` (batch size, learning rate, at most ``num_epochs`` passes) within the §7 budget
@@ -42,7 +42,7 @@ class InstanceBench:
 
     recipe: MaskRCNNTrainConfig = field(default_factory=MaskRCNNTrainConfig)  # the course model and its recipe
     budget_s: float = 180.0  # training seconds for each model (§7: <= 3 min of training)
-    num_val: int = 200  # validation scenes (split "val") for every evaluation: the 200 lesson 06 scores (bar: >= 100)
+    num_val: int = 200  # validation scenes (split "val") for every evaluation: the 200 lesson 07 scores (bar: >= 100)
     evals: int = 6  # evaluations of the course model within its budget (time-to-target resolution)
     target_ap50: float = 0.95  # "time to reach" this mask AP50 (§7: with AP >= 0.75, within 90 s of training)
     grad_clip: float | None = None  # gradient-norm clip, both models

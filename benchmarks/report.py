@@ -16,7 +16,7 @@ FCN_TIME_BAR_S = 60.0  # §7: ... reached within 60 s of training
 MASK_AP_BAR, MASK_AP50_BAR = 0.75, 0.95  # §7: Mask R-CNN mask AP[.50:.95] and AP50
 MASK_TRAIN_BAR_S = 180.0  # §7: ... with <= 3 min of training
 MASK_TIME_BAR_S = 90.0  # §7: both reached within 90 s of training
-PQ_BAR = 0.85  # §7: panoptic quality (lesson 07)
+PQ_BAR = 0.85  # §7: panoptic quality (lesson 08)
 GENERATOR_BAR = 2000.0  # §7: scenes/s at 128x128 on one core
 
 
@@ -86,7 +86,7 @@ Row = tuple[str, str, str | None, str | None]  # (what, bar, measured text, verd
 LESSON_ROW = ("any one lesson, fresh kernel", "<= 4 min")
 COURSE_ROW = ("the whole course", "<= 20 min")
 FCN_ROW = ("FCN-8s (lesson 03) val mIoU", ">= 0.90, reached within 60 s of training")
-MASK_ROW = ("Mask R-CNN (lesson 06), <= 3 min training", "mask AP >= 0.75, AP50 >= 0.95, both within 90 s")
+MASK_ROW = ("Mask R-CNN (lesson 07), <= 3 min training", "mask AP >= 0.75, AP50 >= 0.95, both within 90 s")
 GEN_ROW = ("scene generator, 128x128, one core", ">= 2,000 scenes/s")
 
 
@@ -139,10 +139,10 @@ def bar_rows(run: dict | None, time_factor: float = 1.0) -> list[Row]:
                                 f"{_secs(both)}", _verdict(ok)))
     else:
         rows.append((*MASK_ROW, None, None))
-    l07 = next((x for x in lessons if x["lesson"] == "07"), None)
+    l07 = next((x for x in lessons if x["lesson"] == "08"), None)
     pq = _get(l07, "headline", "value")
     is_pq = isinstance(pq, (int, float)) and "PQ" in str(_get(l07, "headline", "name"))
-    rows.append(("panoptic (lesson 07)", "PQ >= 0.85", _headline(l07), _verdict(pq >= PQ_BAR) if is_pq else None))
+    rows.append(("panoptic (lesson 08)", "PQ >= 0.85", _headline(l07), _verdict(pq >= PQ_BAR) if is_pq else None))
     gen = _get(run, "generator")
     if gen:
         rows.append((*GEN_ROW, f"{gen['scenes_per_s_wall']:,.0f} scenes/s wall "

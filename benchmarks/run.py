@@ -16,7 +16,7 @@ Default budgets (documented again in BENCHMARKS.md's header):
 * FCN: lesson 03's ``FCNTrainConfig`` as it is (its epochs of 2000 whole 128x128 scenes, its batch,
   a validation per epoch); ``fcn_resnet50`` the same training time, 2 validations;
 * Mask R-CNN: 180 s of training each (the course model stops earlier if its ``num_epochs`` end),
-  6 and 2 validations on the 200 scenes lesson 06 scores (``--maskrcnn-budget`` changes the 180 s);
+  6 and 2 validations on the 200 scenes lesson 07 scores (``--maskrcnn-budget`` changes the 180 s);
 * step times: 10 (course) / 3 (stock) timed steps after 3 / 1 warm-up steps; latency: 30 / 5
   batch-1 inferences after 5 / 1 warm-ups.
 

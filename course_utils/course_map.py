@@ -11,7 +11,7 @@ __all__ = ["Lesson", "LESSONS", "course_map_rows", "course_map_markdown"]
 class Lesson:
     """One lesson of the course."""
 
-    number: str  # two digits, "00".."08"
+    number: str  # two digits, "00".."09"
     notebook: str  # file name in notebooks/
     title: str  # short title, as in the notebook's title cell
     question: str  # the question the lesson answers, one line
@@ -29,16 +29,19 @@ LESSONS: tuple[Lesson, ...] = (
            "How do convolutions add context, and how does a network give back a full-size label map?", 0.5, 0.5),
     Lesson("03", "03_fcn_semantic_segmentation.ipynb", "FCN semantic segmentation",
            "Train and evaluate an FCN: what does it get right that lesson 01 could not?", 3, 0.5),
-    Lesson("04", "04_instance_segmentation.ipynb", "Instance segmentation",
+    Lesson("04", "04_unet_deeplab.ipynb", "U-Net and DeepLab",
+           "How do encoder-decoders with skips (U-Net) and atrous convolution with ASPP (DeepLab) beat FCN-8s "
+           "at the same budget, and where?", 4, 0.5),
+    Lesson("05", "05_instance_segmentation.ipynb", "Instance segmentation",
            "Why is semantic segmentation not enough? Semantic vs instance vs panoptic; annotating instances.",
            1, 0.5),
-    Lesson("05", "05_detection_building_blocks.ipynb", "Detection building blocks",
+    Lesson("06", "06_detection_building_blocks.ipynb", "Detection building blocks",
            "Boxes, IoU, box regression, anchors, non-maximum suppression, precision/recall/AP.", 0.5, 0.5),
-    Lesson("06", "06_mask_rcnn.ipynb", "Mask R-CNN",
+    Lesson("07", "07_mask_rcnn.ipynb", "Mask R-CNN",
            "Build, train, look inside every stage, and evaluate Mask R-CNN with COCO AP.", 3, 0.5),
-    Lesson("07", "07_panoptic_segmentation.ipynb", "Panoptic segmentation",
+    Lesson("08", "08_panoptic_segmentation.ipynb", "Panoptic segmentation",
            "Stuff and things in one map; panoptic quality (PQ).", 0.5, 0.5),
-    Lesson("08", "08_your_own_data.ipynb", "Your own data",
+    Lesson("09", "09_your_own_data.ipynb", "Your own data",
            "Bring a COCO-format dataset: validate, train, export, evaluate; pretrained weights when online.", 0.5, 1),
 )
 

@@ -2,7 +2,7 @@
 
 The environment is set when this file is imported, before any test imports ``course_utils``, and
 is inherited by every notebook kernel the tests start. ``COURSE_CHECKPOINTS`` is one folder for
-the whole session, so lesson 04 can load what lesson 03 saved when the notebooks run in order.
+the whole session, so lesson 05 can load what lesson 03 saved when the notebooks run in order.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The bottom-up instance pipeline, its metrics, and the mask storage formats of lesson 04."""
+"""The bottom-up instance pipeline, its metrics, and the mask storage formats of lesson 05."""
 
 from __future__ import annotations
 

@@ -25,6 +25,44 @@ STARTUP_TIMEOUT = 300  # kernel start-up on a busy machine is slow
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def _text_outputs(nb: nbformat.NotebookNode) -> str:
+    """Everything the executed notebook printed or displayed as text, ANSI codes removed."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            parts.append(out.get("text", "") if out.get("output_type") == "stream"
+                         else out.get("data", {}).get("text/plain", ""))
+    return _ANSI.sub("", "\n".join(parts))
+
+
+def _check_unet_deeplab(nb: nbformat.NotebookNode) -> None:
+    """Lesson 04's bars (§7), as the lesson prints them: U-Net >= 0.92, both >= FCN-8s at the same training time,
+    reached with the whole schedule (not cut short by the time budget)."""
+    from course_utils.tools.headline import find_headline
+
+    text = _text_outputs(nb)
+    record = find_headline(nb)
+    assert record is not None and record["name"].startswith("U-Net val mIoU"), record
+    assert record["value"] >= 0.92, f"U-Net val mIoU {record['value']:.3f} < 0.92"
+    verdicts = re.findall(r"^(U-Net|DeepLab): mIoU ([0-9.]+) after .*FCN-8s after the same time: ([0-9.]+) .*-> (.*)$",
+                          text, flags=re.M)
+    assert {v[0] for v in verdicts} == {"U-Net", "DeepLab"}, text[-3000:]
+    for name, ours, fcn, verdict in verdicts:
+        assert float(ours) >= float(fcn) and verdict == "at least as good", (name, ours, fcn, verdict)
+    trainings = [c for c in nb.cells if c.cell_type == "code" and ("train_unet(unet_recipe" in c.source
+                                                                    or "train_deeplab(deeplab_recipe" in c.source)]
+    assert len(trainings) == 2
+    for cell in trainings:
+        printed = _text_outputs(nbformat.v4.new_notebook(cells=[cell]))
+        assert "Training stopped at its time budget" not in printed, f"a schedule was cut short:\n{printed[-800:]}"
+    for name in ("U-Net", "DeepLab"):
+        assert re.search(rf"^{name}: \d+ steps in .* \(the whole schedule\)", text, flags=re.M), name
+
+
+RESULT_CHECKS = {"04_unet_deeplab": _check_unet_deeplab}
+"""Per-lesson assertions on an executed notebook's printed results."""
+
+
 def _error_cells(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
     """(cell index, readable description) of every code cell with an error output."""
     found = []
@@ -67,3 +105,5 @@ def test_notebook_runs_top_to_bottom(path: Path, monkeypatch: pytest.MonkeyPatch
         pytest.fail(f"{path.name} failed after {seconds:.0f} s (executed copy: {OUTPUT_DIR / path.name})\n{detail}",
                     pytrace=False)
     assert os.environ["COURSE_PROGRESS"] != str(REPO_ROOT / "progress.json")  # never the learner's own file
+    if path.stem in RESULT_CHECKS:
+        RESULT_CHECKS[path.stem](nb)

@@ -205,5 +205,5 @@ def test_load_or_train_models_trains_only_what_is_missing(monkeypatch: pytest.Mo
     record_metrics("maskrcnn", mask_AP=0.8, mask_AP50=0.96, val_scenes=200)
     load_or_train_models("cpu")
     out = capsys.readouterr().out
-    assert calls == [] and "Loaded lesson 03's FCN-8s" in out and "Loaded lesson 06's Mask R-CNN" in out
+    assert calls == [] and "Loaded lesson 03's FCN-8s" in out and "Loaded lesson 07's Mask R-CNN" in out
     assert "val mIoU 0.910 on 128 validation scenes" in out and "mask AP 0.800, mask AP50 0.960" in out

@@ -1,4 +1,4 @@
-"""How an instance is stored: binary mask, run-length encoding (RLE) and polygon (lesson 04).
+"""How an instance is stored: binary mask, run-length encoding (RLE) and polygon (lesson 05).
 
 - :func:`mask_to_rle` / :func:`rle_to_mask`: COCO's compressed RLE via pycocotools (runs are
   counted down the *columns*, i.e. in Fortran order), with the course's one encoder and decoder

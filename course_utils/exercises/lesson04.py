@@ -1,72 +1,87 @@
-"""Checks of lesson 04's mini assignments: masks_to_boxes and mask_iou."""
+"""Checks of lesson 04's mini assignments: a dilated convolution by hand, the Dice loss, a U-Net skip."""
 
 from __future__ import annotations
 
 import torch
 
-from ..data.shapes import make_scene
 from .core import Case, exercise
 
 
-def _blank(n: int, h: int = 6, w: int = 8) -> torch.Tensor:
-    return torch.zeros(n, h, w, dtype=torch.bool)
+@exercise("dilated_conv2d", lesson="04",
+          hint="Output (i, j) = sum over taps (a, b) of kernel[a, b] * padded[i + a*dilation, j + b*dilation], with "
+               "zero padding of dilation * (k - 1) // 2 on every side, so the output keeps the input's size. "
+               "No kernel flip: torch's conv2d is a cross-correlation.")
+def dilated_conv2d_cases(gen: torch.Generator) -> list[Case]:
+    """Rates 1, 2, 3 and 4, odd and even sizes, a kernel wider than the image, a 1x1 kernel; reference = F.conv2d."""
+    def r(*shape):
+        return torch.randn(*shape, generator=gen)
 
-
-@exercise("masks_to_boxes", lesson="04",
-          hint="For each mask: the rows that contain a True pixel (mask.any(dim=1)) give y1 (first) and y2 (last + 1); "
-               "the columns (mask.any(dim=0)) give x1 and x2. Return float32 (N, 4); an empty mask gets (0, 0, 0, 0).")
-def masks_to_boxes_cases(gen: torch.Generator) -> list[Case]:
-    """Scene, single-pixel, full, border, wide/tall, empty and multi-part masks for masks_to_boxes(masks)."""
-    scene = make_scene(1, 9)
-    pixel = _blank(1)
-    pixel[0, 2, 5] = True
-    wide = _blank(1)
-    wide[0, 1, 1:7] = True  # one row, six columns
-    tall = _blank(1)
-    tall[0, 0:5, 6] = True  # five rows, one column
-    parts = _blank(1)
-    parts[0, 0, 0] = parts[0, 4, 6] = True  # two separate pixels: one box around both
-    one_empty = _blank(2)
-    one_empty[1, 2:4, 3:5] = True
     return [
-        Case("the five objects of a scene", args=(scene["masks"],)),
-        Case("a single pixel at row 2, column 5: box (5, 2, 6, 3)", args=(pixel,),
-             hint="x2 and y2 are the last column and row + 1, so a single pixel is a 1 x 1 box: (5, 2, 6, 3)."),
-        Case("a mask covering the whole image", args=(torch.ones(1, 6, 8, dtype=torch.bool),)),
-        Case("a wide mask: one row, six columns", args=(wide,),
-             hint="x comes from the columns (dim=1 of a (H, W) mask is the column index), y from the rows."),
-        Case("a tall mask touching the right border", args=(tall,)),
-        Case("a mask in two separate parts: one box around both", args=(parts,)),
-        Case("an empty mask next to a normal one", args=(one_empty,),
-             hint="An empty mask has no first row: give it the box (0, 0, 0, 0) instead of failing."),
-        Case("0/1 uint8 masks instead of bool", args=(scene["masks"].to(torch.uint8),)),
-        Case("no masks at all: shape (0, 4)", args=(_blank(0),),
-             hint="torch.zeros(0, 4) for zero masks."),
+        Case("8x8 image, 3x3 kernel, dilation 1 (an ordinary convolution)", args=(r(8, 8), r(3, 3), 1)),
+        Case("8x8 image, 3x3 kernel, dilation 2", args=(r(8, 8), r(3, 3), 2),
+             hint="With dilation 2 the 3x3 taps span 5x5: pad by 2 on each side to keep the size."),
+        Case("an asymmetric kernel (a flipped kernel gives another result)",
+             args=(r(7, 9), torch.arange(9.0).reshape(3, 3), 2),
+             hint="Do not flip the kernel: torch.nn.functional.conv2d computes a cross-correlation."),
+        Case("odd size 7x5, dilation 3", args=(r(7, 5), r(3, 3), 3),
+             hint="Taps that fall outside the image read the zero padding."),
+        Case("dilation 4 on a 6x6 image (taps mostly in the padding)", args=(r(6, 6), r(3, 3), 4)),
+        Case("5x5 kernel, dilation 2", args=(r(10, 10), r(5, 5), 2)),
+        Case("1x1 kernel: dilation changes nothing", args=(r(4, 4), r(1, 1), 3)),
+        Case("float64 keeps float64", args=(r(5, 6).double(), r(3, 3).double(), 2)),
+        Case("dilation 0 is not a convolution: raise ValueError", args=(r(4, 4), r(3, 3), 0), expect_error=ValueError,
+             hint="Check the arguments first: dilation must be an integer >= 1 (raise ValueError otherwise)."),
     ]
 
 
-@exercise("mask_iou", lesson="04",
-          hint="Flatten each mask to a row of 0/1 floats; intersection = a @ b.T; union = area_a[:, None] + "
-               "area_b[None, :] - intersection; IoU = intersection / union, and 0 where the union is 0.")
-def mask_iou_cases(gen: torch.Generator) -> list[Case]:
-    """Scene, random, identical, disjoint, empty and shape edge cases for mask_iou(masks1, masks2)."""
-    scene = make_scene(1, 9)
-    rand_a = torch.rand(3, 10, 12, generator=gen) > 0.5
-    rand_b = torch.rand(4, 10, 12, generator=gen) > 0.6
-    left, right = _blank(1), _blank(1)
-    left[0, :, :4] = True
-    right[0, :, 4:] = True
-    half = _blank(1)
-    half[0, :, :2] = True
+@exercise("dice_loss", lesson="04",
+          hint="1 - (2 * sum(probs * target) + eps) / (sum(probs) + sum(target) + eps), sums over the whole batch; "
+               "eps in BOTH numerator and denominator, so an empty mask predicted empty gives loss 0, not 0/0.")
+def dice_loss_cases(gen: torch.Generator) -> list[Case]:
+    """Soft probabilities, perfect and opposite predictions, empty masks, all-background batches, eps."""
+    def probs(*shape):
+        return torch.rand(*shape, generator=gen)
+
+    def mask(*shape, p=0.3):
+        return (torch.rand(*shape, generator=gen) < p).float()
+
+    empty = torch.zeros(2, 6, 6)
+    half = mask(1, 6, 6, p=0.5)
     return [
-        Case("the scene's masks against themselves", args=(scene["masks"], scene["masks"])),
-        Case("3 random masks against 4 random masks", args=(rand_a, rand_b)),
-        Case("a mask against half of itself (IoU 0.5)", args=(left, half)),
-        Case("two masks that do not overlap (IoU 0)", args=(left, right)),
-        Case("an empty mask against an empty mask (IoU 0, not NaN)", args=(_blank(1), _blank(1)),
-             hint="When the union is 0 there is nothing to compare: return 0 there instead of 0 / 0 = NaN."),
-        Case("an empty mask against a normal one", args=(_blank(1), left)),
-        Case("0/1 uint8 masks", args=(rand_a.to(torch.uint8), rand_b.to(torch.uint8)),
-             hint="Convert to float before multiplying: uint8 arithmetic overflows above 255."),
-        Case("no masks on the left: shape (0, 4)", args=(_blank(0, 10, 12), rand_b)),
+        Case("soft probabilities vs a mask (2 images, 8x8)", args=(probs(2, 8, 8), mask(2, 8, 8)),
+             hint="Use the probabilities as they are: thresholding them (probs > 0.5) gives another number and no "
+                  "gradient."),
+        Case("a perfect prediction: loss 0", args=(half, half.clone())),
+        Case("the exact opposite of the mask: loss close to 1", args=(1 - half, half.clone())),
+        Case("an empty mask predicted empty (all-background batch): loss 0, not NaN", args=(empty, empty),
+             hint="With eps in the numerator too, (0 + eps) / (0 + eps) = 1 and the loss is 0."),
+        Case("an empty mask, some foreground predicted", args=(probs(2, 6, 6) * 0.5, empty)),
+        Case("a bool target", args=(probs(1, 5, 7), mask(1, 5, 7) > 0)),
+        Case("eps = 0 on a non-empty mask", args=(probs(1, 6, 6), mask(1, 6, 6, p=0.5)), kwargs={"eps": 0.0}),
+        Case("sums over the batch, not a mean of per-image losses",
+             args=(torch.cat([torch.ones(1, 4, 4), torch.zeros(1, 4, 4)]), torch.cat([torch.ones(1, 4, 4),
+                                                                                    torch.ones(1, 4, 4)])),
+             hint="Add up over every pixel of every image, then form one ratio."),
+    ]
+
+
+
+@exercise("unet_skip", lesson="04",
+          hint="Crop the upsampled map to the skip's height and width (bottom/right), zero-pad it where it is "
+               "shorter, then torch.cat([skip, up], dim=1): channels are dim 1 of (B, C, H, W), skip first.")
+def unet_skip_cases(gen: torch.Generator) -> list[Case]:
+    """Equal sizes, one pixel short (odd sizes), one pixel too long, batches, channel counts."""
+    def r(*shape):
+        return torch.randn(*shape, generator=gen)
+
+    return [
+        Case("same size: (1, 4, 8, 8) up, (1, 2, 8, 8) skip -> (1, 6, 8, 8)", args=(r(1, 4, 8, 8), r(1, 2, 8, 8)),
+             hint="Concatenate along dim=1 (channels), skip first: torch.cat([skip, up], dim=1)."),
+        Case("odd skip 7x7, upsampled 6x6: pad one row and column of zeros", args=(r(1, 3, 6, 6), r(1, 3, 7, 7)),
+             hint="Pad at the bottom and right with zeros (F.pad(up, (0, dw, 0, dh))) before concatenating."),
+        Case("upsampled one pixel too long (8x10 for a 7x9 skip): crop", args=(r(2, 2, 8, 10), r(2, 5, 7, 9)),
+             hint="Crop the bottom rows and right columns: up[..., :H, :W]."),
+        Case("a batch of 3 with equal channel counts", args=(r(3, 4, 5, 5), r(3, 4, 5, 5)),
+             hint="dim=0 is the batch: concatenating there gives 6 images instead of 8 channels."),
+        Case("mixed: taller but narrower", args=(r(1, 1, 9, 4), r(1, 2, 8, 5))),
     ]

@@ -1,4 +1,4 @@
-"""Checks of lesson 06's mini assignments: RoIAlign for one box, pasting a mask, counting instances."""
+"""Checks of lesson 06's mini assignments: box IoU, NMS, box encoding/decoding and AP."""
 
 from __future__ import annotations
 
@@ -7,111 +7,157 @@ import torch
 from .core import Case, exercise
 
 
-def _box(*v: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """A (4,) box tensor."""
-    return torch.tensor(v, dtype=dtype)
+def _random_boxes(gen: torch.Generator, n: int, extent: float = 60.0, max_side: float = 30.0) -> torch.Tensor:
+    """(n, 4) float32 xyxy boxes with positive sides inside [0, extent + max_side]."""
+    xy = torch.rand(n, 2, generator=gen) * extent
+    wh = 2 + torch.rand(n, 2, generator=gen) * max_side
+    return torch.cat([xy, xy + wh], dim=1)
 
 
-@exercise("roi_align_single", lesson="06",
-          hint="Map the box onto the feature map (x * spatial_scale - 0.5), cut it into output_size x output_size "
-               "bins, take sampling_ratio x sampling_ratio evenly spaced points inside each bin (at (i + 0.5) / "
-               "sampling_ratio of the bin), sample each bilinearly and average. A point more than 1 cell outside the "
-               "map counts as 0; below 0 clamp to 0; at the last row/column do not look further.")
-def roi_align_single_cases(gen: torch.Generator) -> list[Case]:
-    """Boxes inside, across the border of and outside a feature map, for roi_align_single(...) -> (C, S, S)."""
-    feats = torch.randn(4, 12, 16, generator=gen)
+def _boxes(*rows: tuple[float, float, float, float], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A (len(rows), 4) box tensor from literal rows."""
+    return torch.tensor(rows, dtype=dtype).reshape(-1, 4)
+
+
+@exercise("box_iou", lesson="06",
+          hint="Intersection corners: max of the top-left corners, min of the bottom-right corners; clamp the "
+               "intersection's width and height at 0; union = area1 + area2 - intersection. Broadcast "
+               "boxes1[:, None] against boxes2[None] to get an (N, M) table.")
+def box_iou_cases(gen: torch.Generator) -> list[Case]:
+    """Random, nested, disjoint, touching, wide/tall and empty box sets for box_iou(boxes1, boxes2) -> (N, M)."""
     return [
-        Case("a box inside a 4x12x16 map, stride 4, 7x7 output",
-             args=(feats, _box(10.3, 6.1, 41.7, 30.2), 7, 0.25, 2)),
-        Case("spatial_scale 1 (the box is in feature-map cells), 2x2 output, 1 sample per bin",
-             args=(feats, _box(2.0, 1.0, 9.0, 7.0), 2, 1.0, 1),
-             hint="With aligned=True subtract 0.5 AFTER scaling: x * spatial_scale - 0.5."),
-        Case("a box that is wider than tall (x and y must not be swapped)",
-             args=(feats, _box(1.0, 3.0, 14.0, 6.0), 3, 1.0, 2),
-             hint="Features are indexed [channel, row (y), column (x)]; a box is (x1, y1, x2, y2)."),
-        Case("3 samples per bin side",
-             args=(feats, _box(3.5, 2.5, 30.0, 20.0), 4, 0.5, 3),
-             hint="Sample points sit at (i + 0.5) / sampling_ratio of each bin, for i = 0 .. sampling_ratio - 1."),
-        Case("a box crossing the bottom-right border of the map",
-             args=(feats, _box(50.0, 30.0, 70.0, 56.0), 5, 0.25, 2),
-             hint="At the last row/column, use that row/column alone (do not index one past the end); a point "
-                  "more than one cell beyond the map contributes 0."),
-        Case("a box crossing the top-left border (negative coordinates)",
-             args=(feats, _box(-9.0, -7.0, 10.0, 8.0), 4, 0.25, 2),
-             hint="Points between -1 and 0 are clamped to 0; points below -1 contribute 0."),
-        Case("a box completely outside the map (all zeros)",
-             args=(feats, _box(200.0, 200.0, 240.0, 260.0), 2, 0.25, 2)),
-        Case("a zero-area box (a point): every bin samples the same spot",
-             args=(feats, _box(20.0, 16.0, 20.0, 16.0), 3, 0.25, 2)),
-        Case("a 1x1 output (one bin averages all the samples)",
-             args=(feats, _box(4.0, 4.0, 36.0, 28.0), 1, 0.25, 2)),
-        Case("float64 features stay float64",
-             args=(feats.double(), _box(10.0, 6.0, 41.0, 30.0, dtype=torch.float64), 7, 0.25, 2),
-             hint="Compute in the dtype of the features."),
+        Case("5 random boxes against 7 random boxes", args=(_random_boxes(gen, 5), _random_boxes(gen, 7))),
+        Case("a box against itself (IoU 1)", args=(_boxes((2, 3, 12, 9)), _boxes((2, 3, 12, 9)))),
+        Case("one box inside another", args=(_boxes((0, 0, 20, 20)), _boxes((5, 5, 10, 10)))),
+        Case("two boxes far apart (IoU 0)", args=(_boxes((0, 0, 10, 10)), _boxes((30, 40, 50, 60))),
+             hint="With no overlap, both the intersection's width and height come out negative, and their product "
+                  "is positive! Clamp each at 0 before multiplying."),
+        Case("boxes side by side: they overlap in y but not in x (IoU 0)",
+             args=(_boxes((0, 0, 10, 10)), _boxes((15, 2, 25, 8))),
+             hint="Clamp the intersection's width at 0: here it is negative while the height is positive."),
+        Case("boxes sharing an edge (IoU 0)", args=(_boxes((0, 0, 10, 10)), _boxes((10, 0, 20, 10)))),
+        Case("a wide box against a tall box", args=(_boxes((0, 10, 40, 20)), _boxes((15, 0, 25, 40))),
+             hint="Columns 0 and 2 are x, columns 1 and 3 are y: boxes are (x1, y1, x2, y2)."),
+        Case("a zero-width box (a line) against a normal box", args=(_boxes((5, 0, 5, 10)), _boxes((0, 0, 10, 10)))),
+        Case("no boxes on the left: the result is (0, 3)", args=(torch.zeros(0, 4), _random_boxes(gen, 3))),
+        Case("float64 boxes keep float64", args=(_random_boxes(gen, 3).double(), _random_boxes(gen, 4).double()),
+             hint="Do not convert to float32: compute in the dtype you are given."),
     ]
 
 
-@exercise("paste_mask", lesson="06",
-          hint="For every pixel whose centre (x + 0.5, y + 0.5) lies inside the box, find the matching point of the "
-               "M x M mask: u = (x + 0.5 - x1) / (x2 - x1) * M - 0.5 (the same for v with y), clamp it to [0, M - 1] "
-               "and interpolate bilinearly between the four nearest mask cells. Every other pixel is 0.")
-def paste_mask_cases(gen: torch.Generator) -> list[Case]:
-    """Boxes of every size and position for paste_mask(mask (M, M), box (4,), height, width) -> (H, W)."""
-    m28 = torch.rand(28, 28, generator=gen)
-    m4 = torch.tensor([[0.0, 0.2, 0.4, 0.6], [0.1, 0.9, 0.8, 0.2], [0.3, 1.0, 0.7, 0.0], [0.0, 0.5, 0.5, 0.1]])
+@exercise("nms", lesson="06",
+          hint="Sort by score, best first (torch.sort(..., descending=True, stable=True)); walk down the list; keep a "
+               "box unless a box you already KEPT overlaps it with IoU > iou_threshold.")
+def nms_cases(gen: torch.Generator) -> list[Case]:
+    """Random, duplicate-heavy, tied, chained and edge cases for nms(boxes, scores, iou_threshold) -> (K,) int64."""
+    centres = _random_boxes(gen, 4, extent=80, max_side=25)
+    dup = centres.repeat_interleave(5, 0) + 3 * torch.randn(20, 4, generator=gen)  # five noisy copies per object
+    dup = torch.cat([dup[:, :2], torch.maximum(dup[:, 2:], dup[:, :2] + 1)], dim=1)
     return [
-        Case("a 28x28 mask into a 20x14 box of a 40x48 image",
-             args=(m28, _box(12.0, 9.0, 32.0, 23.0), 40, 48)),
-        Case("a 4x4 mask into a box at fractional coordinates",
-             args=(m4, _box(3.3, 2.6, 13.8, 9.1), 16, 16),
-             hint="A pixel is inside the box when its CENTRE (x + 0.5) is in [x1, x2)."),
-        Case("a box that is wider than tall (rows are y, columns are x)",
-             args=(m4, _box(1.0, 4.0, 15.0, 8.0), 12, 18),
-             hint="The result is indexed [y, x]: height first."),
-        Case("a box smaller than the mask (the mask is shrunk)",
-             args=(m28, _box(5.0, 5.0, 11.0, 9.0), 16, 16)),
-        Case("a box sticking out of the image on the right and bottom",
-             args=(m28, _box(20.0, 22.0, 40.0, 38.0), 30, 32),
-             hint="Only paste the part of the box that lies inside the image."),
-        Case("a box sticking out on the left and top (negative corners)",
-             args=(m4, _box(-5.0, -3.0, 7.0, 6.0), 10, 10)),
-        Case("a box entirely outside the image: all zeros", args=(m4, _box(30.0, 30.0, 40.0, 40.0), 10, 10)),
-        Case("a zero-width box: all zeros", args=(m4, _box(5.0, 2.0, 5.0, 9.0), 12, 12),
-             hint="No pixel centre lies in [x1, x2) when x1 == x2: return zeros (and do not divide by zero)."),
-        Case("a mask of ones fills exactly the box's pixels",
-             args=(torch.ones(28, 28), _box(2.0, 3.0, 9.0, 7.0), 10, 12)),
-        Case("float64 stays float64", args=(m4.double(), _box(1.5, 1.5, 9.5, 7.5, dtype=torch.float64), 10, 10)),
+        Case("20 random boxes, threshold 0.5", args=(_random_boxes(gen, 20), torch.rand(20, generator=gen), 0.5)),
+        Case("5 noisy copies of each of 4 objects, threshold 0.5", args=(dup, torch.rand(20, generator=gen), 0.5)),
+        Case("the same boxes at threshold 0.3", args=(dup, torch.rand(20, generator=gen), 0.3)),
+        Case("a chain: A overlaps B, B overlaps C, A does not overlap C",
+             args=(_boxes((0, 0, 10, 10), (4, 0, 14, 10), (8, 0, 18, 10)), torch.tensor([0.9, 0.8, 0.7]), 0.3),
+             hint="Only boxes you KEEP suppress others: B is removed by A, so B cannot remove C."),
+        Case("IoU exactly at the threshold is kept (suppress only when IoU > threshold)",
+             args=(_boxes((0, 0, 10, 10), (0, 0, 10, 5)), torch.tensor([0.9, 0.8]), 0.5),
+             hint="torchvision suppresses a box when IoU > iou_threshold, not >=."),
+        Case("scores given in increasing order", args=(_boxes((0, 0, 10, 10), (1, 1, 11, 11), (30, 30, 40, 40)),
+                                                        torch.tensor([0.2, 0.5, 0.9]), 0.5),
+             hint="Visit boxes from the HIGHEST score down, and return the kept indices in that order."),
+        Case("tied scores: the earlier box wins", args=(_boxes((0, 0, 10, 10), (1, 0, 11, 10), (50, 50, 60, 60)),
+                                                        torch.tensor([0.7, 0.7, 0.7]), 0.5),
+             hint="Use a stable sort (torch.sort(scores, descending=True, stable=True)) so ties keep input order."),
+        Case("threshold 1.0 keeps every box", args=(dup[:6], torch.rand(6, generator=gen), 1.0)),
+        Case("no boxes at all", args=(torch.zeros(0, 4), torch.zeros(0), 0.5),
+             hint="Return an empty int64 tensor: torch.tensor([], dtype=torch.int64)."),
     ]
 
 
-@exercise("count_instances", lesson="06",
-          hint="Keep the labels whose score is >= score_thresh, then count each class id: "
-               "torch.bincount(labels, minlength=num_classes) returns an int64 tensor of length num_classes.")
-def count_instances_cases(gen: torch.Generator) -> list[Case]:
-    """Predictions with ties, empty sets and bad labels for count_instances(prediction, score_thresh, num_classes)."""
-    labels = torch.randint(4, 7, (12,), generator=gen)
-    scores = torch.rand(12, generator=gen)
+def _anchor_pairs(gen: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, 4) boxes and (n, 4) anchors near them, of different shapes."""
+    anchors = _random_boxes(gen, n)
+    boxes = anchors + torch.randn(n, 4, generator=gen) * 4
+    boxes = torch.cat([boxes[:, :2], torch.maximum(boxes[:, 2:], boxes[:, :2] + 1)], dim=1)
+    return boxes, anchors
+
+
+@exercise("encode_boxes", lesson="06",
+          hint="Convert both to centre form (cx, cy, w, h); dx = (gx - ax) / aw, dy = (gy - ay) / ah, "
+               "dw = log(gw / aw), dh = log(gh / ah).")
+def encode_boxes_cases(gen: torch.Generator) -> list[Case]:
+    """Random, identical, scaled, wide/tall and empty inputs for encode_boxes(boxes, anchors) -> (N, 4)."""
+    boxes, anchors = _anchor_pairs(gen, 8)
     return [
-        Case("12 random detections, threshold 0.5",
-             args=({"labels": labels, "scores": scores}, 0.5, 7)),
-        Case("the same detections, threshold 0.05 (almost all count)",
-             args=({"labels": labels, "scores": scores}, 0.05, 7)),
-        Case("a score exactly at the threshold counts",
-             args=({"labels": torch.tensor([4, 5, 6]), "scores": torch.tensor([0.5, 0.5, 0.49])}, 0.5, 7),
-             hint="Use score >= score_thresh, not >."),
-        Case("classes nobody predicted still get a 0 (result length = num_classes)",
-             args=({"labels": torch.tensor([4, 4]), "scores": torch.tensor([0.9, 0.8])}, 0.5, 7),
-             hint="torch.bincount(..., minlength=num_classes)."),
-        Case("no detections at all", args=({"labels": torch.zeros(0, dtype=torch.int64), "scores": torch.zeros(0)},
-                                            0.5, 7)),
-        Case("every detection below the threshold",
-             args=({"labels": torch.tensor([5, 6]), "scores": torch.tensor([0.2, 0.1])}, 0.5, 7)),
-        Case("a different number of classes (2: background + one thing)",
-             args=({"labels": torch.tensor([1, 1, 1]), "scores": torch.tensor([0.9, 0.6, 0.3])}, 0.5, 2)),
-        Case("detections not sorted by score",
-             args=({"labels": torch.tensor([6, 4, 6, 5]), "scores": torch.tensor([0.1, 0.95, 0.7, 0.3])}, 0.5, 7)),
-        Case("a class id outside 0..num_classes-1 raises ValueError",
-             args=({"labels": torch.tensor([4, 9]), "scores": torch.tensor([0.9, 0.9])}, 0.5, 7),
-             expect_error=ValueError,
-             hint="Check the kept labels: raise ValueError when one is < 0 or >= num_classes."),
+        Case("8 boxes with an anchor each", args=(boxes, anchors)),
+        Case("a box equal to its anchor gives zero offsets", args=(_boxes((4, 6, 20, 30)), _boxes((4, 6, 20, 30)))),
+        Case("a box twice the anchor's size, same centre", args=(_boxes((0, 0, 40, 20)), _boxes((10, 5, 30, 15))),
+             hint="dw = log(gw / aw) = log(2) here, not gw / aw and not log(aw / gw)."),
+        Case("a box shifted right by half the anchor's width", args=(_boxes((15, 0, 45, 10)), _boxes((0, 0, 30, 10))),
+             hint="dx is measured from centre to centre, in units of the ANCHOR's width."),
+        Case("a wide anchor and a tall box", args=(_boxes((10, 0, 20, 40)), _boxes((0, 15, 40, 25))),
+             hint="dx uses the width (x2 - x1), dy the height (y2 - y1)."),
+        Case("no boxes at all", args=(torch.zeros(0, 4), torch.zeros(0, 4))),
+        Case("float64 inputs keep float64", args=(boxes[:3].double(), anchors[:3].double())),
+    ]
+
+
+@exercise("decode_boxes", lesson="06",
+          hint="Anchor to centre form; cx = ax + dx * aw, cy = ay + dy * ah, w = aw * exp(dw), h = ah * exp(dh) "
+               "(clamp dw and dh at log(1000 / 16) first); then back to (x1, y1, x2, y2).")
+def decode_boxes_cases(gen: torch.Generator) -> list[Case]:
+    """Random, zero, round-trip, clamped and empty inputs for decode_boxes(deltas, anchors) -> (N, 4)."""
+    boxes, anchors = _anchor_pairs(gen, 8)
+    deltas = torch.randn(8, 4, generator=gen) * 0.3
+    from ..models.box_coding import encode_boxes  # the round trip: decoding the package's encoding gives the boxes back
+
+    return [
+        Case("8 anchors with random offsets", args=(deltas, anchors)),
+        Case("zero offsets give the anchors back", args=(torch.zeros(3, 4), anchors[:3])),
+        Case("decoding encode_boxes(boxes, anchors) gives the boxes back",
+             args=(encode_boxes(boxes, anchors), anchors)),
+        Case("dx = 1 moves the centre by one anchor width",
+             args=(torch.tensor([[1.0, 0, 0, 0]]), _boxes((0, 0, 20, 10)))),
+        Case("a wild dw = 10 is clamped at log(1000 / 16) before exp",
+             args=(torch.tensor([[0.0, 0, 10.0, -1.0]]), _boxes((0, 0, 16, 16))),
+             hint="dw = dw.clamp(max=math.log(1000 / 16)) (same for dh) before torch.exp."),
+        Case("no boxes at all", args=(torch.zeros(0, 4), torch.zeros(0, 4))),
+    ]
+
+
+def _detections(gen: torch.Generator, n: int, p_tp: float = 0.6) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n,) random scores and (n,) bool true-positive flags."""
+    return torch.rand(n, generator=gen), torch.rand(n, generator=gen) < p_tp
+
+
+@exercise("average_precision", lesson="06",
+          hint="Sort by score (best first, stable); cumulative TP and FP; precision = TP / (TP + FP), recall = TP / "
+               "num_gt; make precision non-increasing from the right; at each recall level r in "
+               "torch.linspace(0, 1, 101) take the precision of the first detection whose recall >= r (0 if none); "
+               "average the 101 values.")
+def average_precision_cases(gen: torch.Generator) -> list[Case]:
+    """Random, perfect, empty, tied, low-recall and invalid inputs for average_precision(scores, is_tp, num_gt)."""
+    scores, is_tp = _detections(gen, 30)
+    many_scores, many_tp = _detections(gen, 200, 0.4)
+    return [
+        Case("30 detections, 25 objects", args=(scores, is_tp, 25)),
+        Case("200 detections, 90 objects", args=(many_scores, many_tp, int(many_tp.sum()) + 10)),
+        Case("scores in increasing order", args=(torch.tensor([0.1, 0.2, 0.3, 0.4]),
+                                                 torch.tensor([False, True, True, False]), 2),
+             hint="Sort detections by score, highest first, before accumulating."),
+        Case("every detection right and every object found (AP 1)", args=(torch.tensor([0.9, 0.8, 0.7]),
+                                                                         torch.tensor([True, True, True]), 3)),
+        Case("a false positive on top, then all objects", args=(torch.tensor([0.95, 0.9, 0.8, 0.7]),
+                                                                torch.tensor([False, True, True, True]), 3),
+             hint="Interpolate: at every recall level use the BEST precision reached at that recall or beyond."),
+        Case("half of the objects never found", args=(torch.tensor([0.9, 0.8, 0.7]),
+                                                      torch.tensor([True, True, False]), 4),
+             hint="Divide by num_gt, not by the number of true positives; unreached recall levels count as 0."),
+        Case("tied scores keep their input order", args=(torch.tensor([0.9, 0.5, 0.5, 0.5, 0.2]),
+                                                          torch.tensor([True, False, False, True, True]), 4),
+             hint="Use a stable sort (torch.sort(..., descending=True, stable=True)), as COCO does."),
+        Case("no detections at all (AP 0)", args=(torch.zeros(0), torch.zeros(0, dtype=torch.bool), 5)),
+        Case("no objects: AP is undefined", args=(torch.tensor([0.5]), torch.tensor([False]), 0),
+             expect_error=ValueError, hint="raise ValueError when num_gt <= 0: AP has no meaning without objects."),
     ]

@@ -1,12 +1,12 @@
 """Counting objects per class: Mask R-CNN's confident detections against FCN-driven baselines.
 
-Lesson 06 compares three ways to count the things in a scene on the same scenes:
+Lesson 07 compares three ways to count the things in a scene on the same scenes:
 
 * Mask R-CNN: one confident detection = one object (``keep_confident``);
 * connected components of the TRUE semantic map, which is what a perfect FCN would give
   (``models.bottom_up.semantic_instances``): touching objects of one class merge into one;
-* lesson 04's bottom-up FCN (interior/boundary + grouping), when its predictions are given
-  (``train.reuse.bottom_up_predictions`` makes them from lesson 04's checkpoints).
+* lesson 05's bottom-up FCN (interior/boundary + grouping), when its predictions are given
+  (``train.reuse.bottom_up_predictions`` makes them from lesson 05's checkpoints).
 
 The scores come from ``metrics.instances.separation_report``.
 """
@@ -48,7 +48,7 @@ def counting_comparison(scenes: Sequence[dict], predictions: Sequence[dict], sco
         predictions: Mask R-CNN outputs for those scenes (same order).
         score_thresh: detections counted when their score is at least this.
         mask_thresh: mask probability threshold.
-        bottom_up: lesson 04's bottom-up instances for the same scenes (one dict per scene with
+        bottom_up: lesson 05's bottom-up instances for the same scenes (one dict per scene with
             ``masks`` and ``labels``), scored as a third method; None leaves it out.
 
     Returns:
@@ -63,5 +63,5 @@ def counting_comparison(scenes: Sequence[dict], predictions: Sequence[dict], sco
             separation_report(scenes, [semantic_instances(s["semantic"]) for s in scenes]),
     }
     if bottom_up is not None:
-        rows["lesson 04 bottom-up FCN (interior/boundary + grouping)"] = separation_report(scenes, bottom_up)
+        rows["lesson 05 bottom-up FCN (interior/boundary + grouping)"] = separation_report(scenes, bottom_up)
     return rows

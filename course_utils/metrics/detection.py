@@ -267,7 +267,7 @@ def simulate_detections(targets: list[dict], seed: int = 0, copies: int = 1, jit
 
 @dataclass(frozen=True)
 class DemoDetectionsConfig:
-    """The simulated detections of lesson 05 (and of its test), in one place."""
+    """The simulated detections of lesson 06 (and of its test), in one place."""
 
     split: str = "val"  # scenes to detect in
     num_images: int = 50  # how many scenes
@@ -280,7 +280,7 @@ class DemoDetectionsConfig:
 
 
 def demo_detections(cfg: DemoDetectionsConfig = DemoDetectionsConfig()) -> tuple[list[dict], list[dict], list[dict]]:
-    """Lesson 05's detections: simulated raw boxes on real scenes, and the same after per-class NMS.
+    """Lesson 06's detections: simulated raw boxes on real scenes, and the same after per-class NMS.
 
     Args:
         cfg: which scenes and how noisy the simulated detector is.

@@ -1,6 +1,6 @@
 """Counting and separating objects: how well a set of predicted instances recovers the true objects.
 
-Lesson 04 uses these to show, with numbers, that connected components of a semantic map merge
+Lesson 05 uses these to show, with numbers, that connected components of a semantic map merge
 touching objects of one class, and how many of those a bottom-up instance model separates.
 
 - :func:`touching_same_class`: which objects touch another object of their own class;

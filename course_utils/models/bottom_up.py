@@ -1,6 +1,6 @@
 """A bottom-up (FCN-driven) instance segmenter: label pixels first, then group them into objects.
 
-Lesson 04's baseline, built from parts the course already has:
+Lesson 05's baseline, built from parts the course already has:
 
 1. an FCN with ``num_classes=3`` (``models.fcn``) labels every pixel background / object
    interior / object boundary. The interior is each object's core (the pixels deeper inside it
@@ -42,7 +42,7 @@ PIXEL_CLASSES = ["background", "interior", "boundary"]
 
 @dataclass(frozen=True)
 class BottomUpConfig:
-    """The bottom-up model of lesson 04 and its pixel targets (training: ``train.bottom_up.BottomUpTrainConfig``)."""
+    """The bottom-up model of lesson 05 and its pixel targets (training: ``train.bottom_up.BottomUpTrainConfig``)."""
 
     interior_fraction: float = 0.5  # a pixel is interior when its depth in the object >= this x the deepest
     min_rim: float = 1.5  # ... and at least this many pixels deep (so every object has a rim)
@@ -172,7 +172,7 @@ def _instances_from_ids(ids: np.ndarray, class_votes: np.ndarray | None, labels_
 def semantic_instances(semantic: torch.Tensor | np.ndarray) -> dict:
     """Instances read straight off a semantic map: connected components of each thing class.
 
-    Touching objects of one class come out as ONE instance: this is what lesson 04 shows fails.
+    Touching objects of one class come out as ONE instance: this is what lesson 05 shows fails.
 
     Args:
         semantic: (H, W) class ids (ground truth or a model's argmax).

@@ -1,49 +1,66 @@
-"""Back of the book for lesson 04: boxes around masks, and the IoU of two sets of masks."""
+"""Back of the book for lesson 04: a dilated convolution by hand, the (binary) Dice loss and a U-Net skip.
+
+``dilated_conv2d`` equals ``F.conv2d(x[None, None], k[None, None], padding=d * (k - 1) // 2, dilation=d)``;
+``dice_loss`` is the binary form of ``train.losses.dice_loss``; ``unet_skip`` is ``models.unet.concat_skip``.
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
-def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
-    """The tightest xyxy box around each mask, in the course's pixel-edge convention.
-
-    ``x1, y1`` are the first column and row of the mask, ``x2, y2`` the last ones **+ 1**, so
-    ``x2 - x1`` is the width in pixels (as in the scenes' ``boxes`` and COCO's ``bbox``).
-    ``torchvision.ops.masks_to_boxes`` returns the last column and row themselves (no + 1).
-    An empty mask gets the box (0, 0, 0, 0).
+def dilated_conv2d(image: torch.Tensor, kernel: torch.Tensor, dilation: int) -> torch.Tensor:
+    """A 2-D cross-correlation with dilated taps and zero padding that keeps the size.
 
     Args:
-        masks: (N, H, W) bool or 0/1.
+        image: (H, W) float.
+        kernel: (k, k) float, k odd.
+        dilation: gap between taps (1 = an ordinary convolution).
 
     Returns:
-        (N, 4) float32.
+        (H, W): out[i, j] = sum_ab kernel[a, b] * padded[i + a*dilation, j + b*dilation].
     """
-    m = masks.bool()
-    boxes = torch.zeros(len(m), 4, dtype=torch.float32)
-    for i, mask in enumerate(m):
-        rows = torch.nonzero(mask.any(dim=1)).flatten()  # rows that contain the object
-        cols = torch.nonzero(mask.any(dim=0)).flatten()  # columns that contain it
-        if len(rows) == 0:
-            continue
-        boxes[i] = torch.tensor([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=torch.float32)
-    return boxes
+    if int(dilation) != dilation or dilation < 1:
+        raise ValueError(f"dilation must be an integer >= 1, got {dilation!r}")
+    k = kernel.shape[0]
+    pad = dilation * (k - 1) // 2
+    h, w = image.shape
+    padded = F.pad(image, (pad, pad, pad, pad))  # (H + 2 pad, W + 2 pad)
+    out = torch.zeros_like(image)
+    for a in range(k):
+        for b in range(k):
+            out += kernel[a, b] * padded[a * dilation:a * dilation + h, b * dilation:b * dilation + w]
+    return out
 
 
-def mask_iou(masks1: torch.Tensor, masks2: torch.Tensor) -> torch.Tensor:
-    """IoU of every pair of masks (as ``pycocotools.mask.iou`` with ``iscrowd`` 0).
-
-    Two empty masks have IoU 0 (their union is empty).
+def dice_loss(probs: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """Soft binary Dice loss over a whole batch.
 
     Args:
-        masks1: (N, H, W) bool or 0/1.
-        masks2: (M, H, W) bool or 0/1, same H and W.
+        probs: (B, H, W) foreground probabilities in [0, 1].
+        target: (B, H, W) 0/1 (or bool) true mask.
+        eps: smoothing in numerator and denominator (an empty mask predicted empty gives 0).
 
     Returns:
-        (N, M) float32.
+        0-dim tensor: 1 - (2 * sum(p * t) + eps) / (sum(p) + sum(t) + eps).
     """
-    a = masks1.flatten(1).float()  # (N, H*W)
-    b = masks2.flatten(1).float()  # (M, H*W)
-    inter = a @ b.T  # (N, M) pixels in both
-    union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))
+    t = target.to(probs.dtype)
+    inter = (probs * t).sum()
+    return 1 - (2 * inter + eps) / (probs.sum() + t.sum() + eps)
+
+
+def unet_skip(up: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """U-Net's skip: crop or zero-pad the upsampled map to the skip's size, then concatenate the channels.
+
+    Args:
+        up: (B, C1, h, w) upsampled decoder features.
+        skip: (B, C2, H, W) encoder features.
+
+    Returns:
+        (B, C2 + C1, H, W): skip's channels first.
+    """
+    h, w = skip.shape[-2:]
+    up = up[..., :h, :w]  # crop what is too long
+    up = F.pad(up, (0, w - up.shape[-1], 0, h - up.shape[-2]))  # zero-pad what is too short
+    return torch.cat([skip, up], dim=1)

@@ -1,4 +1,4 @@
-"""Lesson 04's recipe: the bottom-up FCN (background / interior / boundary), trained like lesson 03's FCN.
+"""Lesson 05's recipe: the bottom-up FCN (background / interior / boundary), trained like lesson 03's FCN.
 
 The scenes and their 3-class targets are generated once (``preload_boundary``); training uses
 random crops (``loaders.CropLoader``), a class-weighted cross-entropy and ``fit``'s one-cycle
@@ -22,7 +22,7 @@ from .loop import fit
 
 @dataclass(frozen=True)
 class BottomUpTrainConfig:
-    """How lesson 04 trains the bottom-up model. Override with ``dataclasses.replace``."""
+    """How lesson 05 trains the bottom-up model. Override with ``dataclasses.replace``."""
 
     model: BottomUpConfig = field(default_factory=BottomUpConfig)  # the model and its pixel targets
     num_train: int = 1500  # training scenes (split "train"), generated once
@@ -96,7 +96,7 @@ def train_bottom_up(cfg: BottomUpTrainConfig | None = None, device: torch.device
 
 
 def load_bottom_up(name: str = "bottom_up", device: torch.device | str | None = None) -> FCN:
-    """The bottom-up FCN saved by lesson 04 (``paths.checkpoint_path(name)``), in eval mode.
+    """The bottom-up FCN saved by lesson 05 (``paths.checkpoint_path(name)``), in eval mode.
 
     Args:
         name: checkpoint name or path.

@@ -1,4 +1,4 @@
-"""Lesson 08's recipe: training (or fine-tuning) a Mask R-CNN on a small COCO dataset with ``fit``.
+"""Lesson 09's recipe: training (or fine-tuning) a Mask R-CNN on a small COCO dataset with ``fit``.
 
 ``simulate_out_of_memory`` shows the message the training loop gives when a GPU runs out of memory.
 """
@@ -17,13 +17,13 @@ from .loop import TrainingError, fit
 
 @dataclass(frozen=True)
 class OwnDataConfig:
-    """How lesson 08 trains Mask R-CNN on a small COCO dataset. Override with ``dataclasses.replace``."""
+    """How lesson 09 trains Mask R-CNN on a small COCO dataset. Override with ``dataclasses.replace``."""
 
     batch_size: int = 8  # images per training step; lower it if a GPU runs out of memory
-    fine_tune_epochs: int = 5  # passes over the data when starting from lesson 06's trained model
+    fine_tune_epochs: int = 5  # passes over the data when starting from lesson 07's trained model
     fine_tune_lr: float = 2e-4  # peak learning rate when fine-tuning: small, so the model keeps what it knows
     scratch_epochs: int = 60  # passes over the data when starting from random weights
-    scratch_lr: float = 2e-3  # peak learning rate from random weights (lesson 06's)
+    scratch_lr: float = 2e-3  # peak learning rate from random weights (lesson 07's)
     weight_decay: float = 1e-4  # AdamW weight decay
     flip: bool = True  # random left-right / top-bottom flips: more variety from few images
     max_minutes: float | None = 3.0  # stop training after this long, whatever the epochs

@@ -1,4 +1,4 @@
-"""Lesson 03's FCN recipe (also used by the benchmarks and lesson 04's bottom-up FCN).
+"""Lesson 03's FCN recipe (also used by the benchmarks and lesson 05's bottom-up FCN).
 
 Speed on a laptop CPU comes from three choices:
 

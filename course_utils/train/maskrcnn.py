@@ -1,4 +1,4 @@
-"""Lesson 06's recipe: training, saving and loading the course's Mask R-CNN (also used by lessons 07-08).
+"""Lesson 07's recipe: training, saving and loading the course's Mask R-CNN (also used by lessons 08-09).
 
 ``train_maskrcnn(cfg)`` generates the training scenes once (``loaders.SceneBatches``), then calls
 the course's one training loop, ``fit``, which sums the five loss terms and records each of them.
@@ -24,7 +24,7 @@ from .loop import fit
 
 @dataclass(frozen=True)
 class MaskRCNNTrainConfig:
-    """How the course's Mask R-CNN is trained (lesson 06's recipe). Override with ``dataclasses.replace``."""
+    """How the course's Mask R-CNN is trained (lesson 07's recipe). Override with ``dataclasses.replace``."""
 
     model: MaskRCNNConfig = field(default_factory=MaskRCNNConfig)  # the model to build and train
     num_train: int = 1536  # training scenes of split "train", generated once before training

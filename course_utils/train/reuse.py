@@ -5,11 +5,12 @@ Every function here goes through ``checkpoints.load_or_train``, so the learner's
 own name for next time (never over the lesson's). Each says which checkpoint it uses and what that
 checkpoint reached when it was saved (``checkpoints.describe_checkpoint``).
 
-* ``semantic_fcn``: lesson 03's FCN-8s, or a quicker stand-in (lessons 04, 07);
-* ``maskrcnn_model``: lesson 06's Mask R-CNN, or a stand-in with a shorter schedule (lesson 07);
-* ``load_or_train_models``: both of them (lesson 07);
-* ``starting_model``: lesson 06's Mask R-CNN to fine-tune, else a fresh one (lesson 08);
-* ``bottom_up_predictions``: lesson 04's bottom-up instances, when its checkpoints exist (lesson 06).
+* ``semantic_fcn``: lesson 03's FCN-8s, or a quicker stand-in (lessons 05, 08); ``semantic_fcn_for_comparison``:
+  the same with its training history (lesson 04);
+* ``maskrcnn_model``: lesson 07's Mask R-CNN, or a stand-in with a shorter schedule (lesson 08);
+* ``load_or_train_models``: both of them (lesson 08);
+* ``starting_model``: lesson 07's Mask R-CNN to fine-tune, else a fresh one (lesson 09);
+* ``bottom_up_predictions``: lesson 05's bottom-up instances, when its checkpoints exist (lesson 07).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..models.fcn import FCN
 from ..models.maskrcnn import MaskRCNNConfig, build_maskrcnn, set_num_classes
 from ..paths import checkpoint_path
 from .bottom_up import load_bottom_up
-from .checkpoints import describe_checkpoint, find_checkpoint, load_or_train, record_metrics
+from .checkpoints import describe_checkpoint, find_checkpoint, load_checkpoint, load_or_train, record_metrics
 from .fcn import FCNTrainConfig, load_fcn, train_fcn
 from .maskrcnn import MaskRCNNTrainConfig, load_maskrcnn, train_maskrcnn
 
@@ -45,12 +46,12 @@ class FastSemanticConfig:
 
 @dataclass(frozen=True)
 class FastMaskRCNNConfig:
-    """A quicker lesson-06 Mask R-CNN run, for when lesson 06's checkpoint is missing."""
+    """A quicker lesson-07 Mask R-CNN run, for when lesson 07's checkpoint is missing."""
 
-    num_epochs: int = 2  # passes over lesson 06's training scenes (lesson 06: 4)
+    num_epochs: int = 2  # passes over lesson 07's training scenes (lesson 07: 4)
     max_minutes: float = 2.0  # safety-net time budget (two epochs take about 1 min on two cores)
     num_val: int = 50  # validation scenes scored after training, to say what the stand-in reached
-    checkpoint: str = "maskrcnn_fast"  # saved here (not over lesson 06's "maskrcnn"), so a re-run loads it
+    checkpoint: str = "maskrcnn_fast"  # saved here (not over lesson 07's "maskrcnn"), so a re-run loads it
 
 
 def semantic_fcn(device: torch.device | str | None = None, name: str = "fcn8s",
@@ -89,11 +90,11 @@ def semantic_fcn(device: torch.device | str | None = None, name: str = "fcn8s",
 
 def maskrcnn_model(device: torch.device | str | None = None, name: str = "maskrcnn",
                    fast: FastMaskRCNNConfig = FastMaskRCNNConfig(), progress: bool = True) -> tuple[nn.Module, str]:
-    """Lesson 06's Mask R-CNN, or (when its checkpoint is missing) a stand-in trained with a shorter schedule.
+    """Lesson 07's Mask R-CNN, or (when its checkpoint is missing) a stand-in trained with a shorter schedule.
 
     Args:
         device: where to put (and train) the model (default ``device.get_device()``).
-        name: lesson 06's checkpoint name.
+        name: lesson 07's checkpoint name.
         fast: how to train the stand-in.
         progress: show a progress bar while the stand-in trains.
 
@@ -112,17 +113,17 @@ def maskrcnn_model(device: torch.device | str | None = None, name: str = "maskrc
 
     model, loaded = load_or_train((name, fast.checkpoint), lambda n: load_maskrcnn(n, device=device), train)
     if loaded == name:
-        message = f"Loaded lesson 06's Mask R-CNN from {describe_checkpoint(name)}."
+        message = f"Loaded lesson 07's Mask R-CNN from {describe_checkpoint(name)}."
     else:
         done = "trained earlier is used" if loaded is not None else f"was trained here ({fast.num_epochs} epochs)"
-        message = (f"Lesson 06's checkpoint {checkpoint_path(name)} is missing, so a Mask R-CNN with a shorter "
-                   f"training schedule {done}: {describe_checkpoint(fast.checkpoint)}; run lesson 06 for the real one.")
+        message = (f"Lesson 07's checkpoint {checkpoint_path(name)} is missing, so a Mask R-CNN with a shorter "
+                   f"training schedule {done}: {describe_checkpoint(fast.checkpoint)}; run lesson 07 for the real one.")
     return model.to(device).eval(), message
 
 
 def load_or_train_models(device: torch.device | str | None = None, progress: bool = True
                          ) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """Lesson 03's FCN and lesson 06's Mask R-CNN from their checkpoints, training a quick stand-in for any missing.
+    """Lesson 03's FCN and lesson 07's Mask R-CNN from their checkpoints, training a quick stand-in for any missing.
 
     Prints one sentence per model: which checkpoint it is and what it reached when it was saved.
 
@@ -141,28 +142,28 @@ def load_or_train_models(device: torch.device | str | None = None, progress: boo
 
 
 def starting_model(num_classes: int = 7, device: torch.device | str | None = None) -> tuple[nn.Module, bool]:
-    """Lesson 06's trained Mask R-CNN when its checkpoint exists (to fine-tune), else a fresh one.
+    """Lesson 07's trained Mask R-CNN when its checkpoint exists (to fine-tune), else a fresh one.
 
     Args:
         num_classes: classes of the new dataset, background included (``dataset.num_classes``).
         device: where to put the model (default ``device.get_device()``).
 
     Returns:
-        (the model, True when it starts from lesson 06's weights). Prints one sentence saying which.
+        (the model, True when it starts from lesson 07's weights). Prints one sentence saying which.
     """
     device = as_device(device)
     model, loaded = load_or_train("maskrcnn", lambda n: load_maskrcnn(n, device=device))
     if loaded is not None:
-        print(f"Starting from lesson 06's Mask R-CNN, {describe_checkpoint('maskrcnn')}: fine-tuning.")
+        print(f"Starting from lesson 07's Mask R-CNN, {describe_checkpoint('maskrcnn')}: fine-tuning.")
         return set_num_classes(model, num_classes).to(device), True
-    print("Lesson 06's checkpoint is missing, so the model starts from random weights and is trained from scratch "
+    print("Lesson 07's checkpoint is missing, so the model starts from random weights and is trained from scratch "
           "on this small dataset (expect a clearly lower AP than fine-tuning would give).")
     return build_maskrcnn(MaskRCNNConfig(num_classes=num_classes)).to(device), False
 
 
 @torch.no_grad()
 def bottom_up_predictions(scenes: Sequence[dict]) -> list[dict] | None:
-    """Lesson 04's bottom-up instances for each scene, or None when its checkpoints are missing.
+    """Lesson 05's bottom-up instances for each scene, or None when its checkpoints are missing.
 
     Args:
         scenes: scene dicts (``make_scene``) with ``image``.
@@ -179,3 +180,22 @@ def bottom_up_predictions(scenes: Sequence[dict]) -> list[dict] | None:
     except Exception:  # noqa: BLE001 - an old or foreign checkpoint: compare without it
         return None
     return [bottom_up_instances(model, sem_model, s["image"]) for s in scenes]
+
+
+def semantic_fcn_for_comparison(device: torch.device | str | None = None, name: str = "fcn8s",
+                                fast: FastSemanticConfig = FastSemanticConfig()) -> tuple[FCN, str, dict]:
+    """``semantic_fcn`` plus the training history saved with the checkpoint it used (lesson 04's comparison).
+
+    Args:
+        device: where to put (and train) the model.
+        name: lesson 03's checkpoint name.
+        fast: how to train the stand-in when lesson 03's checkpoint is missing.
+
+    Returns:
+        (model in eval mode, the sentence saying which checkpoint it is, its history as a dict with
+        ``epochs``; empty lists when the checkpoint holds none).
+    """
+    model, message = semantic_fcn(device, name, fast, live_plot=False)
+    used = find_checkpoint((name, fast.checkpoint))
+    history = load_checkpoint(used).get("history") if used is not None else None
+    return model, message, history or {"steps": [], "epochs": []}

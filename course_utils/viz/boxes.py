@@ -1,4 +1,4 @@
-"""Figures of lesson 05: box formats, IoU, anchors, box regression, NMS and precision-recall curves.
+"""Figures of lesson 06: box formats, IoU, anchors, box regression, NMS and precision-recall curves.
 
 Boxes are drawn with matplotlib patches over ``imshow(..., extent=(0, W, H, 0))``, so a box's
 pixel-edge coordinates (x2 = last column + 1) land exactly on the pixel borders.

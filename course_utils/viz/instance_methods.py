@@ -1,4 +1,4 @@
-"""Figures of lesson 04 about methods: the bottom-up pipeline, a map of instance models, applications."""
+"""Figures of lesson 05 about methods: the bottom-up pipeline, a map of instance models, applications."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ MODEL_MAP: list[tuple[str, float, float, bool, str]] = [
     ("InstanceCut / Deep Watershed (2017)", 0.86, 0.55, False, "FCN semantics + boundaries/energy, then grouping"),
     ("this lesson's baseline", 0.92, 0.33, False, "FCN interior/boundary + connected components"),
 ]
-"""Where each model sits on lesson 04's map (qualitative positions, not measurements)."""
+"""Where each model sits on lesson 05's map (qualitative positions, not measurements)."""
 
 
 def show_model_map() -> plt.Figure:

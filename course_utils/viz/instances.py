@@ -1,4 +1,4 @@
-"""Figures of lesson 04: counting failures, stuff vs things, annotation formats, hard cases, three steps.
+"""Figures of lesson 05: counting failures, stuff vs things, annotation formats, hard cases, three steps.
 
 The bottom-up pipeline, the model map and the applications figure are in ``viz/instance_methods.py``.
 """
