@@ -65,7 +65,7 @@ class MaskRCNNConfig:
     box_head_convs: tuple[int, ...] = ()  # widths of 3x3 conv + batch-norm layers before the box head's FC layer
     mask_layers: tuple[int, ...] = (64, 64)  # widths of the mask head's 3x3 convolutions
     mask_rois_per_image: int | None = 2  # positive RoIs per image that train the mask head (None: all, as torchvision
-    # does); 2 instead of up to 16 makes a CPU training step ~1.8x cheaper and reaches the same AP in the same steps
+    # does); 2 instead of up to 16 made a one-core training step ~2.4x cheaper (all 1536 steps: AP 0.816 / AP50 0.969)
     box_score_thresh: float = 0.05  # detections below this score are dropped at inference
     box_detections_per_img: int = 20  # at most this many detections per image (scenes have <= 6 objects)
     exact_paste: bool = True  # paste masks with sub-pixel precision (False: torchvision's integer-box paste)
