@@ -13,6 +13,8 @@ from course_utils.paths import LESSON_BUDGET_S as LESSON_BAR_S  # §7: any one l
 NOT_MEASURED = "not yet measured"
 FCN_BAR = 0.90  # §7: FCN-8s validation mIoU
 FCN_TIME_BAR_S = 60.0  # §7: ... reached within 60 s of training
+UNET_BAR = 0.92  # §7: U-Net validation mIoU (lesson 04)
+UNET_TIME_BAR_S = 90.0  # §7: ... with at most 90 s of training (DeepLab too)
 MASK_AP_BAR, MASK_AP50_BAR = 0.75, 0.95  # §7: Mask R-CNN mask AP[.50:.95] and AP50
 MASK_TRAIN_BAR_S = 180.0  # §7: ... with <= 3 min of training
 MASK_TIME_BAR_S = 90.0  # §7: both reached within 90 s of training
@@ -86,6 +88,7 @@ Row = tuple[str, str, str | None, str | None]  # (what, bar, measured text, verd
 LESSON_ROW = ("any one lesson, fresh kernel", "<= 4 min")
 COURSE_ROW = ("the whole course", "<= 20 min")
 FCN_ROW = ("FCN-8s (lesson 03) val mIoU", ">= 0.90, reached within 60 s of training")
+UNET_ROW = ("U-Net and DeepLab (lesson 04)", "U-Net >= 0.92 and DeepLab >= FCN-8s at the same time, both within 90 s")
 MASK_ROW = ("Mask R-CNN (lesson 07), <= 3 min training", "mask AP >= 0.75, AP50 >= 0.95, both within 90 s")
 GEN_ROW = ("scene generator, 128x128, one core", ">= 2,000 scenes/s")
 
@@ -126,6 +129,7 @@ def bar_rows(run: dict | None, time_factor: float = 1.0) -> list[Row]:
                               and reach <= FCN_TIME_BAR_S * time_factor)))
     else:
         rows.append((*FCN_ROW, None, None))
+    rows.append(_unet_row(_get(run, "unet"), time_factor))
     mr = _get(run, "maskrcnn", "course", "run")
     if mr:
         ap, ap50 = _get(mr, "final", "mask_AP"), _get(mr, "final", "mask_AP50")
@@ -151,6 +155,20 @@ def bar_rows(run: dict | None, time_factor: float = 1.0) -> list[Row]:
     else:
         rows.append((*GEN_ROW, None, None))
     return rows
+
+
+def _unet_row(res: dict | None, time_factor: float) -> Row:
+    """Lesson 04's bars: U-Net's mIoU, DeepLab against FCN-8s after the same training time, both trainings' time."""
+    if not res or "unet" not in res or "deeplab" not in res:
+        return (*UNET_ROW, None, None)
+    unet, deeplab = res["unet"], res["deeplab"]
+    fcn = deeplab.get("fcn_miou_same_time")
+    text = (f"U-Net {_num(_get(unet, 'final', 'miou'))} after {_secs(unet['train_s'])}; DeepLab "
+            f"{_num(_get(deeplab, 'final', 'miou'))} after {_secs(deeplab['train_s'])} vs FCN-8s {_num(fcn)}")
+    ok = (_get(unet, "final", "miou") or 0.0) >= UNET_BAR and fcn is not None
+    ok = ok and _get(deeplab, "final", "miou") >= fcn
+    ok = ok and max(unet["train_s"], deeplab["train_s"]) <= UNET_TIME_BAR_S * time_factor
+    return (*UNET_ROW, text, _verdict(ok))
 
 
 def _headline(lesson: dict | None) -> str | None:

@@ -6,6 +6,7 @@ Measures, in one run on one machine:
 * the scene generator's throughput on one pinned core;
 * the course FCN-8s (lesson 03's recipe) beside torchvision's ``fcn_resnet50`` trained on the same
   data for the same training time;
+* lesson 04's U-Net and DeepLab recipes on the same scenes, each beside FCN-8s after the same training time;
 * the course Mask R-CNN beside torchvision's ``maskrcnn_resnet50_fpn`` (same image size and batch);
 * batch-1 inference latency of every model.
 
@@ -51,13 +52,13 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make the ``benchmarks`` p
 
 import torch  # noqa: E402
 
-from benchmarks import instance, semantic  # noqa: E402
+from benchmarks import instance, segmenters, semantic  # noqa: E402
 from benchmarks.generator import measure_generator  # noqa: E402
 from benchmarks.machine import load_average, machine_info, pin_to_one_core  # noqa: E402
 from benchmarks.report import merge_results, render_markdown  # noqa: E402
 from course_utils import engine  # noqa: E402
 
-SECTIONS = ("lessons", "generator", "fcn", "maskrcnn")
+SECTIONS = ("lessons", "generator", "fcn", "unet", "maskrcnn")
 # On a GPU, steps and inferences take milliseconds: more repeats for steadier medians.
 GPU_REPEATS = dict(step_repeats=30, step_warmup=10, stock_step_repeats=20, stock_step_warmup=5,
                    latency_repeats=100, latency_warmup=20, stock_latency_repeats=50, stock_latency_warmup=10)
@@ -181,6 +182,16 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{t.batch_size}); fcn_resnet50 gets the same training time")
         run["fcn"]["settings"] = plain(bench)
         _say(run["fcn"], "miou")
+    if "unet" in args.sections:
+        bench = segmenters.QUICK if args.quick else segmenters.SegmenterBench()
+        print(f"[unet] lesson 04's U-Net ({bench.unet.num_epochs} epochs) and DeepLab ({bench.deeplab.num_epochs} "
+              f"epochs)", flush=True)
+        fcn_curve = run.get("fcn", {}).get("course", {}).get("run", {}).get("curve")
+        run["unet"] = segmenters.run_segmenters(bench, device, fcn_curve)
+        run["budgets"]["U-Net, DeepLab"] = "lesson 04 recipes (UNetTrainConfig, DeepLabTrainConfig defaults)"
+        for m in run["unet"].values():
+            print(f"  {m['name']}: {m['step']['median_s']:.3f} s/step, {m['steps']} steps in {m['train_s']:.0f} s, "
+                  f"final miou {m['final']['miou']:.3f}", flush=True)
     if "maskrcnn" in args.sections:
         bench = instance.QUICK if args.quick else instance.InstanceBench()
         if device.type != "cpu" and not args.quick:

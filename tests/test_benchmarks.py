@@ -53,7 +53,14 @@ def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
         assert res["ratios"]["step_time"] > 0
         assert res["stock"]["params"] > res["course"]["params"]  # the stock models are the big ones
 
+    for key in ("unet", "deeplab"):  # lesson 04's recipes, beside the FCN-8s of the same run
+        model = run["unet"][key]
+        assert model["params"] > 0 and model["step"]["median_s"] > 0 and model["latency"]["median_s"] > 0
+        assert model["steps"] >= 1 and model["train_s"] > 0 and model["curve"]
+        assert 0.0 <= model["final"]["miou"] <= 1.0 and isinstance(model["whole_schedule"], bool)
+
     page = markdown.read_text()
+    assert "| U-Net and DeepLab (lesson 04)" in page
     assert "Smoke run" in page and "## Section 7 bars" in page
     assert "not yet measured" in page  # no GPU measured in this run: the GPU column says so
     assert "fcn_resnet50" in page and "maskrcnn_resnet50_fpn" in page
@@ -95,3 +102,23 @@ def test_one_core_option_pins_and_refuses_a_gpu() -> None:
     proc = subprocess.run([sys.executable, "benchmarks/run.py", "--one-core", "--device", "cuda"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and ("--one-core" in proc.stderr or "CUDA" in proc.stderr)
+
+
+def test_unet_row_judges_quality_against_fcn_and_time() -> None:
+    from benchmarks.report import _unet_row
+    from benchmarks.segmenters import fcn_miou_at
+
+    curve = [{"train_s": 20.0, "miou": 0.70}, {"train_s": 40.0, "miou": 0.85}, {"train_s": 60.0, "miou": 0.89}]
+    assert fcn_miou_at(curve, 50.0) == 0.85 and fcn_miou_at(curve, 10.0) is None and fcn_miou_at(None, 50.0) is None
+
+    def res(unet_miou, unet_s, deeplab_miou, deeplab_s, fcn):
+        return {"unet": {"final": {"miou": unet_miou}, "train_s": unet_s},
+                "deeplab": {"final": {"miou": deeplab_miou}, "train_s": deeplab_s, "fcn_miou_same_time": fcn}}
+
+    assert _unet_row(res(0.93, 80.0, 0.90, 60.0, 0.89), 1.0)[3] == "pass"
+    assert _unet_row(res(0.91, 80.0, 0.90, 60.0, 0.89), 1.0)[3] == "FAIL"  # U-Net under 0.92
+    assert _unet_row(res(0.93, 80.0, 0.88, 60.0, 0.89), 1.0)[3] == "FAIL"  # DeepLab behind FCN-8s
+    assert _unet_row(res(0.93, 120.0, 0.90, 60.0, 0.89), 1.0)[3] == "FAIL"  # over 90 s
+    assert _unet_row(res(0.93, 120.0, 0.90, 60.0, 0.89), 2.0)[3] == "pass"  # one core: time bars x2
+    assert _unet_row(res(0.93, 80.0, 0.90, 60.0, None), 1.0)[3] == "FAIL"  # no FCN-8s to compare with
+    assert _unet_row(None, 1.0)[2:] == (None, None)
