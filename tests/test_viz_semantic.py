@@ -75,16 +75,30 @@ def test_training_figures():
 
 
 def test_colours_mean_one_thing() -> None:
-    """Instance colours and the error colour are far from every class colour and from each other."""
-    from course_utils.data.classes import CLASS_COLOURS
-    from course_utils.viz.colours import ERROR_COLOUR, INSTANCE_PALETTE, colour_distance
+    """Instance, error and overlay colours are far from every class colour and from each other.
 
-    for name, colour in [*((f"instance {i}", c) for i, c in enumerate(INSTANCE_PALETTE)), ("error", ERROR_COLOUR)]:
+    The error colour is also far from the paint of the scenes' objects, so a wrong pixel never looks
+    like an object.
+    """
+    from course_utils.data.classes import CLASS_COLOURS, THING_COLOURS
+    from course_utils.viz.colours import (
+        BOUNDARY_COLOUR,
+        ERROR_COLOUR,
+        INSTANCE_PALETTE,
+        INTERIOR_COLOUR,
+        colour_distance,
+    )
+
+    special = [("error", ERROR_COLOUR), ("boundary", BOUNDARY_COLOUR), ("interior", INTERIOR_COLOUR)]
+    named = [*((f"instance {i}", c) for i, c in enumerate(INSTANCE_PALETTE)), *special]
+    for name, colour in named:
         nearest = min(colour_distance(colour, c) for c in CLASS_COLOURS)
         assert nearest >= 30, f"{name} colour {colour} looks like a class colour (delta E {nearest:.0f})"
-    pairs = [(a, b) for i, a in enumerate((*INSTANCE_PALETTE, ERROR_COLOUR))
-             for b in (*INSTANCE_PALETTE, ERROR_COLOUR)[i + 1:]]
-    assert min(colour_distance(a, b) for a, b in pairs) >= 30
+    for i, (name_a, a) in enumerate(named):
+        for name_b, b in named[i + 1:]:
+            assert colour_distance(a, b) >= 30, f"{name_a} {a} and {name_b} {b} look alike"
+    paint = [tuple(round(255 * v) for v in c) for c in THING_COLOURS]
+    assert min(colour_distance(ERROR_COLOUR, c) for c in paint) >= 30, "the error colour looks like an object's paint"
 
 
 def test_instance_figures_use_the_instance_palette(batch) -> None:

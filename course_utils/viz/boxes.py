@@ -164,6 +164,12 @@ def show_anchors(image: torch.Tensor, anchors: torch.Tensor, feature_size: tuple
     colours = plt.cm.autumn(np.linspace(0, 1, anchors_per_cell))
     for a in range(anchors_per_cell):
         draw_box(axes[0], anchors[first + a], colours[a], width=1.5)
+    shapes = [Line2D([], [], color=colours[a], lw=1.5, label="{:.0f} x {:.0f}".format(
+        *(anchors[first + a, 2:] - anchors[first + a, :2]).tolist())) for a in range(anchors_per_cell)]
+    shapes.append(Line2D([], [], marker="o", ls="", ms=4, color="white", mec="black", label="cell centre"))
+    axes[0].legend(handles=shapes, title=f"anchors of cell {tuple(cell)} (w x h px)", loc="upper center",
+                   bbox_to_anchor=(0.5, -0.01), ncol=min(anchors_per_cell, 5), fontsize=7, title_fontsize=8,
+                   frameon=False)
     if panels == 2:
         palette = instance_colours(len(gt_boxes))
         _show_image(axes[1], image, f"positive anchors: {int((matches >= 0).sum())} of {len(anchors)}, "

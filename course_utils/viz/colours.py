@@ -4,14 +4,19 @@ Class colours (``data.classes.CLASS_COLOURS``, the legend) say which class a pix
 (one object each, in instance figures and the thing segments of panoptic maps) take their colours
 from :data:`INSTANCE_PALETTE`, chosen far from every class colour, so a learner never reads an
 object's identity colour as a class. Wrong pixels in error maps are :data:`ERROR_COLOUR`, used by
-nothing else. ``tests/test_viz_semantic.py`` checks the distances (CIELAB, see :func:`colour_distance`).
+nothing else: not by a class, an instance, an overlay, nor by the paint of the scenes' objects
+(``data.classes.THING_COLOURS``, which are data and include magenta, so errors are blue). Object
+boundaries and interiors drawn over a figure (lesson 03's boundary band, lesson 05's pixel map) are
+:data:`BOUNDARY_COLOUR` and :data:`INTERIOR_COLOUR`, again far from every other colour.
+``tests/test_viz_semantic.py`` checks the distances (CIELAB, see :func:`colour_distance`).
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["INSTANCE_PALETTE", "ERROR_COLOUR", "instance_colours", "text_colour", "colour_distance"]
+__all__ = ["INSTANCE_PALETTE", "ERROR_COLOUR", "BOUNDARY_COLOUR", "INTERIOR_COLOUR", "instance_colours", "text_colour",
+           "colour_distance"]
 
 INSTANCE_PALETTE: tuple[tuple[int, int, int], ...] = (
     (255, 140, 0),  # orange
@@ -19,17 +24,20 @@ INSTANCE_PALETTE: tuple[tuple[int, int, int], ...] = (
     (255, 120, 190),  # pink
     (170, 240, 0),  # lime
     (140, 80, 30),  # brown
-    (255, 255, 255),  # white
     (120, 120, 0),  # olive
     (110, 30, 80),  # plum
-    (128, 128, 128),  # grey
     (255, 205, 150),  # peach
-    (150, 255, 210),  # mint
 )
-"""Instance colours (RGB 0-255), none of them close to a class colour; used in this order."""
+"""Instance colours (RGB 0-255), none of them close to a class colour; object k of a scene gets entry k."""
 
-ERROR_COLOUR: tuple[int, int, int] = (255, 0, 255)
-"""Magenta: wrong pixels in error maps (no class and no instance uses it)."""
+ERROR_COLOUR: tuple[int, int, int] = (0, 0, 255)
+"""Bright blue: wrong pixels in error maps (no class, instance, overlay or object paint uses it)."""
+
+BOUNDARY_COLOUR: tuple[int, int, int] = (0, 255, 255)
+"""Cyan: object boundaries drawn over a figure (boundary bands, the boundary pixels of a pixel map)."""
+
+INTERIOR_COLOUR: tuple[int, int, int] = (255, 255, 255)
+"""White: object interiors in a background / interior / boundary pixel map (background is the void black)."""
 
 
 def instance_colours(n: int) -> list[tuple[int, int, int]]:

@@ -63,7 +63,7 @@ def show_receptive_fields(model: torch.nn.Module, image: torch.Tensor, point: tu
     for k, (ax, row) in enumerate(zip(axes, table), start=1):
         grad = input_gradient(model, image, point, k)
         ax.imshow(_np(hwc(image)), alpha=0.45)
-        ax.imshow(_np((grad / grad.max().clamp(min=1e-12)).sqrt()), cmap="magma", alpha=0.65)
+        heat = ax.imshow(_np((grad / grad.max().clamp(min=1e-12)).sqrt()), cmap="magma", alpha=0.65, vmin=0, vmax=1)
         r = row["receptive_field"]
         stride = row["stride"]
         # the feature cell covering `point` starts at pixel (point // stride) * stride
@@ -76,7 +76,12 @@ def show_receptive_fields(model: torch.nn.Module, image: torch.Tensor, point: tu
         _off(ax)
     fig.suptitle("bright = input pixels that change this position's features; square = theoretical receptive field",
                  fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.tight_layout(rect=(0, 0.1, 1, 0.93))
+    bar = fig.colorbar(heat, ax=list(axes), orientation="horizontal", fraction=0.05, pad=0.02, aspect=60)
+    bar.set_label("influence on the followed position (square root of |gradient|, largest = 1)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    axes[-1].legend(handles=[plt.Line2D([], [], color="cyan", lw=1.5, label="theoretical receptive field")],
+                    loc="upper right", fontsize=7)
     return fig
 
 

@@ -10,13 +10,16 @@ from matplotlib.patches import Circle, Patch
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 
-from ..data.classes import CLASSES
+from ..data.classes import CLASS_COLOURS, CLASSES, VOID
 from ..metrics.instances import mask_iou_matrix
-from .instances import _count_text, _off, colour_ids, masks_to_ids
+from .colours import BOUNDARY_COLOUR, INTERIOR_COLOUR
+from .instances import _count_text, _off, colour_ids, masks_to_ids, matched_ids
 from .scenes import hwc, instance_colours
 
-PIXEL_MAP_COLOURS = ListedColormap([(0.15, 0.15, 0.2), (0.3, 0.75, 0.35), (0.95, 0.85, 0.2)])
-"""Display colours of background / interior / boundary."""
+PIXEL_MAP_COLOURS = ListedColormap([tuple(v / 255 for v in c) for c in (CLASS_COLOURS[VOID], INTERIOR_COLOUR,
+                                                                         BOUNDARY_COLOUR)])
+"""Display colours of background / interior / boundary: the void black and the overlay colours of
+``viz.colours``, none of them a class or instance colour."""
 
 
 def pixel_map_legend(ax: plt.Axes, fontsize: float = 8) -> None:
@@ -54,17 +57,21 @@ def show_bottom_up(scene: dict, result: dict, plain: dict) -> plt.Figure:
     axes[1].imshow(result["pixel_map"], cmap=PIXEL_MAP_COLOURS, vmin=0, vmax=2, interpolation="nearest")
     pixel_map_legend(axes[1], fontsize=6)
     _off(axes[1], "1. FCN: background / interior / boundary")
-    axes[2].imshow(colour_ids(seeds), interpolation="nearest")
+    seed_masks = torch.from_numpy(seeds[None] == np.arange(1, int(seeds.max()) + 1)[:, None, None])
+    axes[2].imshow(colour_ids(matched_ids(seed_masks, scene["masks"], min_iou=0.0)), interpolation="nearest")
     _off(axes[2], f"2. interior components: {int(seeds.max())} seeds")
-    axes[3].imshow(colour_ids(result["ids"]), interpolation="nearest")
+    axes[3].imshow(colour_ids(matched_ids(result["masks"], scene["masks"])), interpolation="nearest")
     _label_instances(axes[3], result)
     _off(axes[3], f"3-4. grown + class vote: {len(result['labels'])} objects")
     axes[3].set_xlabel(_count_text(result["labels"], scene["labels"]), fontsize=7)
-    axes[4].imshow(colour_ids(masks_to_ids(plain["masks"])), interpolation="nearest")
+    axes[4].imshow(colour_ids(matched_ids(plain["masks"], scene["masks"])), interpolation="nearest")
     _label_instances(axes[4], plain)
     _off(axes[4], f"plain components of the semantic map: {len(plain['labels'])}")
     axes[4].set_xlabel(_count_text(plain["labels"], scene["labels"]), fontsize=7)
-    fig.tight_layout()
+    fig.text(0.5, 0.01, "panels 2, 3 and the last: a region has the colour of the true object it matches "
+             "(the object's colour in the scene figures); a region matching no object has a colour of its own",
+             ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -166,7 +173,7 @@ def show_applications(scene: dict, shift: tuple[int, int] = (5, 3)) -> plt.Figur
     yy, xx = np.mgrid[:size, :size]
     ball[(yy - cy) ** 2 + (xx - cx) ** 2 <= 14 ** 2] = True
     ar = hwc(image).numpy().copy()
-    ar[ball & ~masks[front].numpy()] = (0.1, 0.9, 0.9)  # the real object's mask hides part of the ball
+    ar[ball & ~masks[front].numpy()] = (0.85, 0.25, 0.75)  # object paint; the real mask hides part
     axes[3].imshow(ar)
     axes[3].add_patch(Circle((cx, cy), 14, fill=False, ls=":", color="black"))
     _off(axes[3], f"AR: a virtual ball drawn behind\nthe real {CLASSES[int(labels[front])]} (its mask occludes it)")

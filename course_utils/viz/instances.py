@@ -12,7 +12,10 @@ from matplotlib.patches import Patch, Polygon, Rectangle
 
 from ..data.annotations import mask_to_polygons, rle_runs
 from ..data.classes import CLASS_COLOURS, CLASSES, STUFF, THINGS
+from .colours import BOUNDARY_COLOUR, INSTANCE_PALETTE
 from .scenes import colour_semantic, draw_instances, hwc, instance_colours
+
+_OUTLINE = tuple(v / 255 for v in BOUNDARY_COLOUR)  # annotation outlines: the boundary colour
 
 
 def _off(ax: plt.Axes, title: str = "") -> None:
@@ -22,13 +25,51 @@ def _off(ax: plt.Axes, title: str = "") -> None:
 
 
 def colour_ids(ids: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Instance-id map (H, W) (0 = none) -> RGB uint8 (H, W, 3): black background, a colour per id."""
+    """Instance-id map (H, W) (0 = none) -> RGB uint8 (H, W, 3): black background, id k in instance colour k - 1.
+
+    The colour follows the id, not the rank among the ids present, so object k of a scene has the same
+    colour in every figure (``draw_instances`` gives mask k the same one) even when another object is
+    hidden; give predictions the ids of the true objects they match (:func:`matched_ids`) to keep it.
+    """
     ids = ids.cpu().numpy() if isinstance(ids, torch.Tensor) else np.asarray(ids)
-    present = [i for i in np.unique(ids) if i != 0]
     out = np.zeros((*ids.shape, 3), np.uint8)
-    for i, col in zip(present, instance_colours(len(present))):
-        out[ids == i] = col
+    for i in np.unique(ids):
+        if i > 0:
+            out[ids == i] = INSTANCE_PALETTE[(int(i) - 1) % len(INSTANCE_PALETTE)]
     return out
+
+
+def matched_ids(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 0.5) -> np.ndarray:
+    """(H, W) id map of predicted masks numbered after the true objects they match, for :func:`colour_ids`.
+
+    A prediction matched one-to-one (Hungarian on mask IoU, IoU above ``min_iou``) to true object k
+    gets id k + 1, so it takes that object's colour; the others get ids after the true objects'.
+
+    Args:
+        masks: (K, H, W) bool predicted masks.
+        true_masks: (N, H, W) bool true masks.
+        min_iou: the smallest IoU that counts as the same object.
+
+    Returns:
+        (H, W) int64 ids (0 = none).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    k, n = len(masks), len(true_masks)
+    numbers = list(range(n + 1, n + k + 1))
+    if k and n:
+        m = masks.flatten(1).float()
+        t = true_masks.flatten(1).float()
+        inter = m @ t.T  # (K, N)
+        iou = (inter / (m.sum(1, keepdim=True) + t.sum(1) - inter).clamp(min=1)).numpy()
+        rows, cols = linear_sum_assignment(-iou)
+        for r, c in zip(rows, cols):
+            if iou[r, c] > min_iou:
+                numbers[r] = c + 1
+    ids = np.zeros(masks.shape[1:], np.int64)
+    for mask, number in zip(masks.cpu().numpy().astype(bool), numbers):
+        ids[mask] = number
+    return ids
 
 
 def masks_to_ids(masks: torch.Tensor) -> np.ndarray:
@@ -69,10 +110,16 @@ def show_count_failure(scene: dict, semantic: torch.Tensor, instances: dict, sou
     _off(axes[0], f"image: {len(scene['labels'])} objects")
     axes[1].imshow(colour_semantic(semantic), interpolation="nearest")
     _off(axes[1], f"semantic map ({source})")
-    axes[2].imshow(colour_ids(masks_to_ids(instances["masks"])), interpolation="nearest")
+    axes[2].imshow(colour_ids(matched_ids(instances["masks"], scene["masks"])), interpolation="nearest")
     _off(axes[2], f"connected components: {len(instances['labels'])} blobs")
     axes[2].set_xlabel("counted/true: " + _count_text(instances["labels"], scene["labels"]), fontsize=8)
-    fig.tight_layout()
+    present = [c for c in range(1, len(CLASSES)) if bool((semantic == c).any())]
+    fig.legend(handles=[Patch(color=np.array(CLASS_COLOURS[c]) / 255, label=CLASSES[c]) for c in present],
+               loc="lower left", bbox_to_anchor=(0.34, 0.0), ncol=len(present), fontsize=7, title="semantic map",
+               title_fontsize=7)
+    fig.text(0.68, 0.035, "blobs: the colour of the true object a blob matches (IoU > 0.5),\n"
+             "as in the scene figures; a blob matching no object has a colour of its own", fontsize=7, va="center")
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
     return fig
 
 
@@ -137,10 +184,10 @@ def show_annotation_types(scene: dict, index: int, tolerance: float = 1.0) -> pl
         ax.set_ylim(y1, y0)
         _off(ax, title)
     bx1, by1, bx2, by2 = box.tolist()
-    axes[0].add_patch(Rectangle((bx1, by1), bx2 - bx1, by2 - by1, fill=False, edgecolor="yellow", lw=2))
+    axes[0].add_patch(Rectangle((bx1, by1), bx2 - bx1, by2 - by1, fill=False, edgecolor=_OUTLINE, lw=2))
     for poly in polygons:
         pts = np.asarray(poly).reshape(-1, 2)
-        axes[1].add_patch(Polygon(pts, closed=True, fill=False, edgecolor="yellow", lw=2))
+        axes[1].add_patch(Polygon(pts, closed=True, fill=False, edgecolor=_OUTLINE, lw=2))
         axes[1].plot(pts[:, 0], pts[:, 1], "o", color="red", ms=4)
     overlay = np.zeros((*mask.shape, 4))
     overlay[mask.numpy()] = (1.0, 1.0, 0.0, 0.6)

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.patches import Patch
 
-from ..data.classes import CLASSES, STUFF, THINGS
+from ..data.classes import CLASSES, LABEL_DIVISOR, STUFF, THINGS
 from ..metrics.panoptic import evaluate_fusion
 from ..models.panoptic_fusion import FusionConfig, fuse_panoptic
 from .axes import axes_or_figure
-from .scenes import class_legend, colour_panoptic, colour_semantic, draw_instances, hwc
+from .colours import instance_colours, text_colour
+from .scenes import class_patches, colour_panoptic, colour_semantic, draw_instances, hwc
 
 
 def _kept(raw: dict, cfg: FusionConfig) -> dict:
@@ -56,7 +58,11 @@ def show_panoptic_predictions(scenes: Sequence[dict], raws: Sequence[dict], cfg:
                 gt_things = sum(s["isthing"] for s in scene["segments"])
                 name += f"\n{gt_things} things, {len(scene['segments']) - gt_things} stuff"
             ax.set_title(name if r == 0 or c >= 3 else "", fontsize=9)
-    class_legend(axes[0, 1], bbox_to_anchor=(0.0, 1.25), loc="lower left", ncol=3, fontsize=7)
+    handles = class_patches([*STUFF, *THINGS]) + [
+        Patch(facecolor="black", label="void (no segment)"),
+        Patch(facecolor=[c / 255 for c in instance_colours(1)[0]], label="things in panoptic maps and\n"
+              "instances: a colour per object")]
+    axes[0, 1].legend(handles=handles, bbox_to_anchor=(0.0, 1.25), loc="lower left", ncol=4, fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -92,8 +98,40 @@ def plot_pq(summary: dict, ax: plt.Axes | None = None, title: str = "Panoptic qu
     return fig
 
 
+SWEEP_CURVES: tuple[tuple[str, str, str, str], ...] = (
+    ("PQ all", "all", "pq", "-o"), ("PQ things", "things", "pq", "--s"), ("RQ things", "things", "rq", "-.d"),
+    ("PQ stuff", "stuff", "pq", ":^"))
+"""The curves of :func:`plot_fusion_sweep` and rows of :func:`format_fusion_sweep`: (label, group, metric, style)."""
+
+
+def sweep_curves(sweep: dict[str, list]) -> dict[str, tuple[list, dict[str, list[float]]]]:
+    """The numbers a fusion sweep figure draws: per knob, its values and one list per curve.
+
+    Args:
+        sweep: ``{"overlap_threshold": [(value, summary)...], "stuff_min_area": [...]}`` from ``sweep_fusion``.
+
+    Returns:
+        ``{knob: (values, {curve label: [score per value]})}`` for the knobs that were swept.
+    """
+    return {key: ([v for v, _ in rows], {label: [s[group][metric] for _, s in rows]
+                                         for label, group, metric, _ in SWEEP_CURVES})
+            for key, rows in sweep.items() if rows}
+
+
+def format_fusion_sweep(sweep: dict[str, list]) -> str:
+    """The values of every curve of :func:`plot_fusion_sweep` as a text table, one block per knob."""
+    lines = []
+    for key, (values, curves) in sweep_curves(sweep).items():
+        lines.append(f"{key:>17s} | " + " ".join(f"{v:>6g}" for v in values))
+        lines += [f"{label:>17s} | " + " ".join(f"{y:6.3f}" for y in ys) for label, ys in curves.items()]
+    return "\n".join(lines)
+
+
 def plot_fusion_sweep(sweep: dict[str, list], cfg: FusionConfig | None = None) -> plt.Figure:
-    """PQ (all, things, stuff) against each fusion threshold, from ``panoptic.sweep_fusion``.
+    """PQ (all, things, stuff) and thing RQ against each fusion threshold, from ``panoptic.sweep_fusion``.
+
+    The same numbers, as a table: :func:`format_fusion_sweep`. The key sits below the panels, so it
+    covers no curve.
 
     Args:
         sweep: ``{"overlap_threshold": [(value, summary)...], "stuff_min_area": [...]}``.
@@ -103,18 +141,18 @@ def plot_fusion_sweep(sweep: dict[str, list], cfg: FusionConfig | None = None) -
         the matplotlib figure.
     """
     cfg = cfg or FusionConfig()
-    keys = [k for k in ("overlap_threshold", "stuff_min_area") if sweep.get(k)]
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.2), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        values = [v for v, _ in sweep[key]]
-        for part, style in (("all", "-o"), ("things", "--s"), ("stuff", ":^")):
-            ax.plot(values, [s[part]["pq"] for _, s in sweep[key]], style, label=f"PQ {part}", ms=4)
-        ax.axvline(getattr(cfg, key), color="grey", ls="--", lw=0.8)
+    curves = sweep_curves(sweep)
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
+    for ax, (key, (values, ys)) in zip(axes[0], curves.items()):
+        for label, _, _, style in SWEEP_CURVES:
+            ax.plot(values, ys[label], style, label=label, ms=4)
+        ax.axvline(getattr(cfg, key), color="grey", ls="--", lw=0.8, label="the default setting")
         ax.set_xlabel(key + (" (fraction of the mask still free)" if key == "overlap_threshold" else " (pixels)"))
-        ax.set_ylabel("PQ")
+        ax.set_ylabel("score")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -202,4 +240,38 @@ def show_pixel_stories(scene: dict, points: Sequence[tuple[int, int]]) -> plt.Fi
     table.set_fontsize(8)
     table.scale(1, 2.0)
     fig.tight_layout()
+    return fig
+
+
+def show_toy_panoptic(maps: dict[str, torch.Tensor]) -> plt.Figure:
+    """Small panoptic maps drawn cell by cell, each cell marked with its class id ("v" for void), with a key.
+
+    Args:
+        maps: title -> (H, W) panoptic ids (``class * 1000 + instance``, 0 = void), a few pixels each.
+
+    Returns:
+        the matplotlib figure.
+    """
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps), 3.0), squeeze=False)
+    key: dict[str, tuple] = {}
+    for ax, (name, m) in zip(axes[0], maps.items()):
+        pic = colour_panoptic(m)  # (H, W, 3) uint8
+        ax.imshow(pic, interpolation="nearest")
+        for (y, x), v in zip(torch.cartesian_prod(torch.arange(m.shape[0]), torch.arange(m.shape[1])).tolist(),
+                             m.flatten().tolist()):
+            colour = tuple(pic[y, x].tolist())
+            ink = [c / 255 for c in text_colour(colour)]
+            ax.text(x, y, v // LABEL_DIVISOR if v else "v", ha="center", va="center", fontsize=8, color=ink)
+            what = ("v = void (unlabelled)" if v == 0 else
+                    f"{v // LABEL_DIVISOR} = {CLASSES[v // LABEL_DIVISOR]}"
+                    + (f" (segment {v})" if v // LABEL_DIVISOR in THINGS else ""))
+            key.setdefault(what, tuple(c / 255 for c in colour))
+        ax.set_xticks([x - 0.5 for x in range(1, m.shape[1])], minor=True)
+        ax.set_yticks([y - 0.5 for y in range(1, m.shape[0])], minor=True)
+        ax.grid(which="minor", color="0.6", lw=0.5)
+        ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+        ax.set_title(name, fontsize=9)
+    handles = [Patch(facecolor=c, edgecolor="0.4", label=label) for label, c in sorted(key.items())]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * ((len(handles) + 2) // 3), 1, 1))
     return fig

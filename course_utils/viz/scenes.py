@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from functools import lru_cache
 
 import matplotlib.pyplot as plt
@@ -14,19 +13,14 @@ from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from ..data.classes import CLASS_COLOURS, CLASSES, LABEL_DIVISOR, STUFF, THINGS
 from .axes import axes_or_figure
-from .colours import instance_colours, text_colour
+from .colours import instance_colours
+from .labels import draw_labels
 
 
 @lru_cache(maxsize=1)
 def _font_path() -> str:
     """A TrueType font that ships with matplotlib, so box labels can be any size."""
     return font_manager.findfont("DejaVu Sans")
-
-
-@lru_cache(maxsize=1)
-def _labels_fill() -> bool:
-    """Whether this torchvision's ``draw_bounding_boxes`` can put labels on a filled patch (0.20 and later)."""
-    return "fill_labels" in inspect.signature(draw_bounding_boxes).parameters
 
 
 def to_uint8(image: torch.Tensor) -> torch.Tensor:
@@ -58,7 +52,8 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
     """Overlay instance masks (and boxes with class names / scores) on an image.
 
     Each instance gets a colour of the instance palette (``viz.colours``; never a class colour): a
-    translucent fill, a solid outline, its box and a label on a patch of the same colour.
+    translucent fill, a solid outline, its box and a label on a patch of the same colour, placed where
+    it covers no other label (``viz.labels``).
 
     Args:
         image: float (3, H, W) in [0, 1] or uint8.
@@ -88,14 +83,13 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
     out = draw_segmentation_masks(out, m, alpha=alpha, colors=colours)
     out = draw_segmentation_masks(out, _outlines(m, max(1, (scale + 1) // 2)), alpha=1.0, colors=colours)
     if boxes is not None and len(boxes):
-        text = None
+        boxes = boxes.detach().cpu().float()
+        out = draw_bounding_boxes(out, boxes, colors=colours, width=width)
         if labels is not None:
             text = [CLASSES[int(c)] if 0 <= int(c) < len(CLASSES) else str(int(c)) for c in labels]
             if scores is not None:
                 text = [f"{t} {float(s):.2f}" for t, s in zip(text, scores)]
-        readable = {"fill_labels": True, "label_colors": [text_colour(c) for c in colours]} if _labels_fill() else {}
-        out = draw_bounding_boxes(out, boxes.detach().cpu().float(), labels=text, colors=colours, width=width,
-                                  font=_font_path(), font_size=max(8, 5 * scale), **readable)
+            out = draw_labels(out, boxes, text, colours, _font_path(), max(8, 4 * scale))
     return out
 
 

@@ -14,7 +14,7 @@ from matplotlib.patches import Patch
 
 from ..data.classes import CLASSES, STUFF, THINGS
 from .axes import axes_or_figure
-from .colours import ERROR_COLOUR
+from .colours import BOUNDARY_COLOUR, ERROR_COLOUR
 from .scenes import class_legend, class_patches, colour_semantic, hwc
 
 
@@ -86,9 +86,9 @@ def show_pixels(image: torch.Tensor, semantic: torch.Tensor, top: int, left: int
 
 
 def error_map(pred: torch.Tensor, target: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
-    """RGB picture of where a prediction is wrong: wrong pixels magenta, right ones a pale grey copy of the image.
+    """RGB picture of where a prediction is wrong: wrong pixels blue, right ones a pale grey copy of the image.
 
-    Magenta is ``viz.colours.ERROR_COLOUR``, a colour no class and no instance uses.
+    The blue is ``viz.colours.ERROR_COLOUR``, a colour no class, instance, overlay or object paint uses.
 
     Args:
         pred: int (H, W).
@@ -116,7 +116,7 @@ def show_predictions(images: torch.Tensor, targets: torch.Tensor, preds: dict[st
         images: float (B, 3, H, W).
         targets: int (B, H, W).
         preds: model name -> int (B, H, W) predictions.
-        errors: add an error-map column after every prediction (wrong pixels in magenta).
+        errors: add an error-map column after every prediction (wrong pixels in blue).
         max_rows: scenes to show.
 
     Returns:
@@ -286,9 +286,11 @@ def show_boundary_band(image: torch.Tensor, target: torch.Tensor, width: int = 3
     band = class_boundaries(target, width)
     fig, ax = axes_or_figure(ax, figsize=(3.5, 3.5))
     pic = hwc(image).float() * 0.5
-    pic[band] = torch.tensor([1.0, 0.85, 0.0])
+    pic[band] = torch.tensor([c / 255 for c in BOUNDARY_COLOUR])
     ax.imshow(_np(pic), interpolation="nearest")
     ax.set_title(f"boundary band: {int(band.sum())} px ({100 * float(band.float().mean()):.0f}%)", fontsize=9)
+    ax.legend(handles=[Patch(color=[c / 255 for c in BOUNDARY_COLOUR], label=f"within {width} px of a class boundary")],
+              loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=7, frameon=False)
     _off(ax)
     return fig
 
