@@ -162,14 +162,18 @@ def test_scene_batches():
 
 @pytest.mark.slow
 def test_overfits_one_batch(tmp_path):
-    """A few steps on one fixed batch drive every loss term down."""
+    """Sixty steps on one fixed batch cut the total loss, the mask and the classification losses.
+
+    The box-regression term can rise at first (more proposals match an object, so more RoIs are regressed),
+    and 40 steps left the total at 0.29-0.37 of the first step's depending on the CPU and thread count.
+    """
     torch.manual_seed(0)
     model = build_maskrcnn()
     images, targets = example_batch(4)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
     model.train()
     first = None
-    for _ in range(40):
+    for _ in range(60):
         losses = model(images, targets)
         loss = sum(losses.values())
         first = first if first is not None else {k: float(v.detach()) for k, v in losses.items()}
