@@ -55,6 +55,24 @@ def gpu_name(device: torch.device) -> str | None:
     return None
 
 
+def cpu_details() -> str | None:
+    """Family and model numbers (Linux) and the vector instructions torch's CPU kernels use, e.g.
+    "family 25, model 1; torch kernels AVX2": two CPUs with the same model name can differ here by 2x and more."""
+    parts = []
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        if "cpu family" in fields and "model" in fields:
+            parts.append(f"family {fields['cpu family']}, model {fields['model']}")
+    except OSError:
+        pass
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)()
+    if capability:
+        parts.append(f"torch kernels {capability}")
+    return "; ".join(parts) or None
+
+
 def machine_info(device: torch.device, one_core: bool = False) -> dict:
     """Everything needed to read the timings right.
 
@@ -63,12 +81,13 @@ def machine_info(device: torch.device, one_core: bool = False) -> dict:
         one_core: the run was pinned to one core (``run.py --one-core``): its column is "cpu1".
 
     Returns:
-        ``{"cpu", "cores", "usable_cores", "ram_gib", "gpu", "device", "device_kind", "torch",
+        ``{"cpu", "cpu_details", "cores", "usable_cores", "ram_gib", "gpu", "device", "device_kind", "torch",
         "torchvision", "python", "platform", "torch_threads", "omp_num_threads", "date", "load_start"}``.
     """
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "cpu": cpu_model(),
+        "cpu_details": cpu_details(),
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "ram_gib": round(ram_gib(), 1),

@@ -239,8 +239,10 @@ def _header(run: dict) -> list[str]:
     gpu = m.get("gpu") or "none"
     load = m.get("load_start")
     load_end = m.get("load_end")
+    details = f" ({m['cpu_details']})" if m.get("cpu_details") else ""  # runs before it was recorded lack it
     lines = [
-        f"- machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['ram_gib']} GiB RAM; GPU: {gpu}",
+        f"- machine: {m['cpu']}{details}, {m['cores']} cores ({m['usable_cores']} usable), {m['ram_gib']} GiB RAM; "
+        f"GPU: {gpu}",
         f"- device used: `{m['device']}`; torch threads {m['torch_threads']}, OMP_NUM_THREADS={m['omp_num_threads']}",
         f"- date: {m['date']}; total benchmark time {_secs(run.get('total_s'))}",
         f"- command: `{run['command']}`",

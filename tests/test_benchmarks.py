@@ -30,7 +30,8 @@ def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
     assert doc["runs"]["gpu"] == {"marker": "kept"}
     run = doc["runs"]["cpu"]
     assert run["quick"] is True and "lessons" not in run
-    assert {"cpu", "cores", "ram_gib", "torch", "torchvision", "date", "device_kind"} <= set(run["machine"])
+    machine_keys = {"cpu", "cpu_details", "cores", "ram_gib", "torch", "torchvision", "date", "device_kind"}
+    assert machine_keys <= set(run["machine"])
     assert "benchmarks/run.py --quick" in run["command"]
 
     gen = run["generator"]
