@@ -207,3 +207,25 @@ def test_load_or_train_models_trains_only_what_is_missing(monkeypatch: pytest.Mo
     out = capsys.readouterr().out
     assert calls == [] and "Loaded lesson 03's FCN-8s" in out and "Loaded lesson 07's Mask R-CNN" in out
     assert "val mIoU 0.910 on 128 validation scenes" in out and "mask AP 0.800, mask AP50 0.960" in out
+
+
+def test_panoptic_predictions_figure_keeps_its_panels_large():
+    """The key sits below the panels: a key attached to one panel made tight_layout shrink every panel to a
+    sliver (each image was a few percent of the figure wide)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_utils.data.shapes import make_scene
+    from course_utils.viz import panoptic as panoptic_figures
+
+    scenes = [make_scene(1, i) for i in range(2)]
+    raws = [{"semantic": s["semantic"], "masks": s["masks"][:, None].float(), "labels": s["labels"],
+             "scores": torch.ones(len(s["labels"])), "boxes": s["boxes"]} for s in scenes]
+    fig = panoptic_figures.show_panoptic_predictions(scenes, raws)
+    fig.canvas.draw()
+    widths = [ax.get_position().width for ax in fig.axes]
+    assert len(widths) == 10 and min(widths) > 0.12, widths
+    assert fig.legends, "the class key is a figure legend"
+    plt.close(fig)

@@ -62,8 +62,9 @@ def show_panoptic_predictions(scenes: Sequence[dict], raws: Sequence[dict], cfg:
         Patch(facecolor="black", label="void (no segment)"),
         Patch(facecolor=[c / 255 for c in instance_colours(1)[0]], label="things in panoptic maps and\n"
               "instances: a colour per object")]
-    axes[0, 1].legend(handles=handles, bbox_to_anchor=(0.0, 1.25), loc="lower left", ncol=4, fontsize=7)
-    fig.tight_layout()
+    key_height = 0.55  # inches at the bottom for the key (two rows of entries); a key on an axes would shrink it
+    fig.tight_layout(rect=(0, key_height / fig.get_figheight(), 1, 1))
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=7, frameon=False)
     return fig
 
 
