@@ -17,6 +17,7 @@ from course_utils import engine
 from course_utils.models.deeplab import DeepLab
 from course_utils.models.unet import UNet
 from course_utils.train import CropLoader, preload_semantic
+from course_utils.train.compare import miou_at_time
 from course_utils.train.fcn import time_to_miou
 from course_utils.train.segmenters import DeepLabTrainConfig, UNetTrainConfig, train_segmenter
 
@@ -45,9 +46,13 @@ QUICK = SegmenterBench(
 
 
 def fcn_miou_at(curve: list[dict] | None, seconds: float) -> float | None:
-    """FCN-8s's validation mIoU at its last epoch that ended within ``seconds`` of training (None if none did)."""
-    done = [p for p in curve or [] if p["train_s"] <= seconds]
-    return done[-1]["miou"] if done else None
+    """FCN-8s's validation mIoU at its last epoch that ended within ``seconds`` of training (None if none did).
+
+    The lesson's comparison (``train.compare.miou_at_time``), applied to the benchmark's FCN curve.
+    """
+    epochs = [{"elapsed_s": p["train_s"], "miou": p["miou"]} for p in curve or []]
+    at = miou_at_time({"epochs": epochs}, seconds)
+    return at[1] if at else None
 
 
 def run_segmenters(bench: SegmenterBench, device: torch.device, fcn_curve: list[dict] | None = None) -> dict:
