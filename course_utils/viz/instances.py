@@ -12,6 +12,7 @@ from matplotlib.patches import Patch, Polygon, Rectangle
 
 from ..data.annotations import mask_to_polygons, rle_runs
 from ..data.classes import CLASS_COLOURS, CLASSES, STUFF, THINGS
+from ..metrics.instances import mask_iou_matrix
 from .colours import BOUNDARY_COLOUR, INSTANCE_PALETTE
 from .scenes import colour_semantic, draw_instances, hwc, instance_colours
 
@@ -58,10 +59,7 @@ def matched_ids(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 
     k, n = len(masks), len(true_masks)
     numbers = list(range(n + 1, n + k + 1))
     if k and n:
-        m = masks.flatten(1).float()
-        t = true_masks.flatten(1).float()
-        inter = m @ t.T  # (K, N)
-        iou = (inter / (m.sum(1, keepdim=True) + t.sum(1) - inter).clamp(min=1)).numpy()
+        iou = mask_iou_matrix(masks, true_masks)  # (K, N)
         rows, cols = linear_sum_assignment(-iou)
         for r, c in zip(rows, cols):
             if iou[r, c] > min_iou:
