@@ -1,0 +1,78 @@
+"""The one-stage lesson's recipe: training, saving and loading the course's YOLACT-style segmenter.
+
+``train_yolact(cfg)`` generates the training scenes once (``loaders.SceneBatches``, the same
+scenes and flips as lesson 07's Mask R-CNN), then calls the course's one training loop, ``fit``,
+which sums the four loss terms and records each of them. ``load_yolact`` rebuilds the model from
+a checkpoint written by ``train_yolact`` (weights + model config).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..device import as_device, seed_everything
+from ..models.yolact import Yolact, YolactConfig, build_yolact
+from .checkpoints import load_checkpoint, save_checkpoint
+from .loaders import SceneBatches
+from .loop import fit
+
+
+@dataclass(frozen=True)
+class YolactTrainConfig:
+    """How the course's one-stage segmenter is trained. Override with ``dataclasses.replace``."""
+
+    model: YolactConfig = field(default_factory=YolactConfig)  # the model to build and train
+    num_train: int = 1536  # training scenes of split "train", generated once before training
+    batch_size: int = 8  # scenes per optimiser step
+    num_epochs: int = 4  # passes over the training scenes (each with fresh random flips)
+    lr: float = 3e-3  # peak learning rate of the one-cycle schedule (AdamW)
+    weight_decay: float = 1e-4  # AdamW weight decay
+    flip: bool = True  # random horizontal and vertical flips of training scenes
+    max_minutes: float | None = 3.0  # safety net: training stops after this many minutes
+    seed: int = 0  # seed of the weights, the batch order and the flips
+
+
+def train_yolact(cfg: YolactTrainConfig | None = None, device: torch.device | str | None = None,
+                 checkpoint: str | Path | None = "yolact", progress: bool = True, live_plot: bool = True):
+    """Build the course's one-stage segmenter and train it on the shapes world with ``fit``.
+
+    Args:
+        cfg: the recipe (``YolactTrainConfig()`` when None); ``cfg.model`` is the model built.
+        device: where to train (default ``device.get_device()``).
+        checkpoint: checkpoint name or path to save weights + model config to (None: do not save).
+        progress: show a progress bar.
+        live_plot: redraw the loss curves during training (notebooks only).
+
+    Returns:
+        (model in eval mode, ``History`` with one row per logged step holding every loss term).
+    """
+    cfg = cfg or YolactTrainConfig()
+    seed_everything(cfg.seed)
+    model = build_yolact(cfg.model)
+    loader = SceneBatches("train", cfg.num_train, cfg.batch_size, cfg.model.image_size, cfg.flip, cfg.seed)
+    history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, weight_decay=cfg.weight_decay,
+                  max_minutes=cfg.max_minutes, live_plot=live_plot, progress=progress, log_every=5,
+                  title="One-stage segmenter losses")
+    if checkpoint is not None:
+        save_checkpoint(model, checkpoint, config=cfg.model, history=history, train_config=cfg)
+    return model, history
+
+
+def config_from_dict(values: dict) -> YolactConfig:
+    """Rebuild a ``YolactConfig`` from its saved form (lists back to tuples; unknown keys ignored)."""
+    names = {f.name for f in dataclasses.fields(YolactConfig)}
+    return YolactConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
+
+
+def load_yolact(path: str | Path = "yolact", device: torch.device | str | None = None) -> Yolact:
+    """Load a model saved by :func:`train_yolact` (a checkpoint name or a file path), in eval mode."""
+    payload = load_checkpoint(path)
+    if not isinstance(payload.get("config"), dict) or "num_prototypes" not in payload["config"]:
+        raise ValueError(f"{path} holds no one-stage segmenter config: was it written by train_yolact?")
+    model = build_yolact(config_from_dict(payload["config"]))
+    model.load_state_dict(payload["model"])
+    return model.to(as_device(device)).eval()
