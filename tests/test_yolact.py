@@ -11,8 +11,14 @@ from torchvision.ops import batched_nms, box_iou
 
 from course_utils.models.maskrcnn import example_batch
 from course_utils.models.yolact import YolactConfig, build_yolact
-from course_utils.models.yolact_parts import (assemble_logits, assign_locations, box_region, centerness_target,
-                                              fast_nms, ltrb_to_boxes)
+from course_utils.models.yolact_parts import (
+    assemble_logits,
+    assign_locations,
+    box_region,
+    centerness_target,
+    fast_nms,
+    ltrb_to_boxes,
+)
 from course_utils.train import save_checkpoint
 from course_utils.train.yolact import load_yolact
 
@@ -191,3 +197,37 @@ def test_save_and_load_round_trip(tmp_path, batch):
     with pytest.raises(ValueError, match="train_yolact"):
         bad = save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "bad.pt", config={"lr": 1})
         load_yolact(bad)
+
+
+def test_mask_boxes_are_tight_and_empty_masks_keep_their_box():
+    from course_utils.models.yolact_parts import mask_boxes
+
+    masks = torch.zeros(2, 10, 12, dtype=torch.bool)
+    masks[0, 2:5, 3:9] = True
+    fallback = torch.tensor([[0.0, 0.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0]])
+    assert torch.equal(mask_boxes(masks, fallback), torch.tensor([[3.0, 2.0, 9.0, 5.0], [1.0, 2.0, 3.0, 4.0]]))
+    assert mask_boxes(torch.zeros(0, 10, 12, dtype=torch.bool), torch.zeros(0, 4)).shape == (0, 4)
+
+
+def test_failure_breakdown_and_the_comparison_table():
+    from course_utils.metrics.instances import failure_breakdown
+    from course_utils.train.compare_instances import instance_table_markdown
+
+    masks = torch.zeros(3, 20, 20, dtype=torch.uint8)
+    masks[0, 0:10, 0:10] = 1  # big, touches object 1 (same class)
+    masks[1, 0:10, 10:20] = 1
+    masks[2, 15:18, 15:18] = 1  # small, alone
+    target = {"masks": masks, "labels": torch.tensor([4, 4, 5])}
+    perfect = {"masks": masks[:, None].float(), "labels": target["labels"], "scores": torch.ones(3)}
+    r = failure_breakdown([perfect], [target], small_area=20)
+    assert r["all objects"] == {"objects": 3, "found": 1.0, "exact": 1.0, "mean_iou": 1.0}
+    assert r["touching a same-class object"]["objects"] == 2 and r["small (< 20 px)"]["objects"] == 1
+    assert r["the others"]["objects"] == 0 and r["the others"]["found"] == 0.0
+    wrong_class = {**perfect, "labels": torch.tensor([4, 6, 5])}
+    assert failure_breakdown([wrong_class], [target], small_area=20)["all objects"]["found"] == pytest.approx(2 / 3)
+    nothing = {"masks": torch.zeros(0, 1, 20, 20), "labels": torch.zeros(0, dtype=torch.long), "scores": torch.zeros(0)}
+    assert failure_breakdown([nothing], [target])["all objects"]["found"] == 0.0
+    row = {"mask_AP": 0.8, "mask_AP50": 0.9, "mask_AP75": 0.85, "mask_AP_small": 0.7, "box_AP": 0.6, "params": 1234,
+           "latency_ms": 12.34, "training_s": float("nan")}
+    table = instance_table_markdown({"a": row})
+    assert "| a | 0.800 | 0.900 | 0.850 | 0.700 | 0.600 | 1,234 | 12.3 | unknown |" in table

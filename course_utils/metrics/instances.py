@@ -182,3 +182,49 @@ def scene_traits(scene: dict) -> dict[str, float]:
     return {"touching": int(touching_same_class(masks, scene["labels"]).sum()), "split": int(split),
             "size_ratio": float(areas.max() / max(areas.min(), 1)),
             "contrast": min(contrast) if contrast else float("inf")}
+
+
+def failure_breakdown(predictions: list[dict], targets: list[dict], score_thresh: float = 0.5,
+                      small_area: int = 400, edge_iou: float = 0.85) -> dict[str, dict[str, float]]:
+    """Where an instance segmenter fails, per group of ground-truth objects.
+
+    Each true object gets the best mask IoU among the confident predictions (score >= ``score_thresh``,
+    masks > 0.5) of its own class. Groups: every object, objects touching a same-class object,
+    small objects (fewer than ``small_area`` visible pixels), and the rest.
+
+    Args:
+        predictions: torchvision-format outputs (``masks`` (K, 1, H, W) probabilities, ``labels``, ``scores``).
+        targets: ground truth (``masks`` (N, H, W), ``labels``).
+        score_thresh: detections below this score are ignored.
+        small_area: objects with fewer visible pixels count as small.
+        edge_iou: the IoU a mask needs for its outline to count as exact.
+
+    Returns:
+        {group: {"objects", "found" (share with IoU >= 0.5), "exact" (share with IoU >= edge_iou),
+        "mean_iou"}}; a group without objects has zeros.
+    """
+    best, touching, small = [], [], []
+    for pred, tgt in zip(predictions, targets):
+        true_m, true_l = _np(tgt["masks"]).astype(bool), _np(tgt["labels"])
+        if len(true_m) == 0:
+            continue
+        keep = _np(pred["scores"]) >= score_thresh
+        if keep.any():
+            pm = _np(pred["masks"])[keep][:, 0] > 0.5
+            iou = mask_iou_matrix(true_m, pm) * (true_l[:, None] == _np(pred["labels"])[keep][None, :])
+            best.append(iou.max(1))
+        else:
+            best.append(np.zeros(len(true_m)))
+        touching.append(touching_same_class(true_m, true_l))
+        small.append(true_m.reshape(len(true_m), -1).sum(1) < small_area)
+    best, touching, small = (np.concatenate(x) if x else np.zeros(0) for x in (best, touching, small))
+    touching, small = touching.astype(bool), small.astype(bool)
+    groups = {"all objects": np.ones(len(best), bool), "touching a same-class object": touching,
+              f"small (< {small_area} px)": small, "the others": ~touching & ~small}
+    out = {}
+    for name, sel in groups.items():
+        b = best[sel]
+        n = len(b)
+        out[name] = {"objects": n, "found": float((b >= 0.5).mean()) if n else 0.0,
+                     "exact": float((b >= edge_iou).mean()) if n else 0.0, "mean_iou": float(b.mean()) if n else 0.0}
+    return out

@@ -31,13 +31,15 @@ from torchvision.ops import batched_nms, generalized_box_iou_loss, sigmoid_focal
 
 from ..data import NUM_CLASSES
 from .maskrcnn import SmallBackbone, _conv_bn
-from .yolact_parts import (  # noqa: F401
+from .yolact_parts import (
     assemble_logits,
     assign_locations,
     box_region,
     centerness_target,
+    dilated_conv_bn,
     fast_nms,
     ltrb_to_boxes,
+    mask_boxes,
     stack_images,
 )
 
@@ -76,6 +78,8 @@ class YolactConfig:
     pre_nms_top_n: int = 100  # best-scoring (location, class) pairs kept before NMS
     nms: str = "batched"  # "batched" (torchvision's batched_nms, greedy) or "fast" (YOLACT's Fast NMS)
     nms_thresh: float = 0.5  # box IoU above which the lower-scoring detection of a class is removed
+    crop_margin: int = 0  # inference crops each mask to its predicted box grown by this many pixels
+    box_from_mask: bool = False  # report the tight box of each (cropped) mask instead of the regressed box
     detections_per_img: int = 20  # at most this many detections per image (scenes have <= 6 objects)
 
 
@@ -110,7 +114,7 @@ class Yolact(nn.Module):
                                        nn.Conv2d(cfg.proto_fine_channels, cfg.num_prototypes, 1))
         # dense head: one shared tower, then class / centre-ness / box / coefficient predictors
         dil = (tuple(cfg.tower_dilations) + (1,) * cfg.head_convs)[:cfg.head_convs]
-        self.tower = nn.Sequential(*[_dilated_conv_bn(c, d) for d in dil])
+        self.tower = nn.Sequential(*[dilated_conv_bn(c, d) for d in dil])
         self.stride = 4 * 2 ** cfg.head_level
         if cfg.classifier == "dense":  # a score per location and class (ids 1..; 0 = background)
             self.cls_logits = nn.Conv2d(c, cfg.num_classes - 1, 3, padding=1)
@@ -346,8 +350,9 @@ class Yolact(nn.Module):
             keep = keep[:cfg.detections_per_img]
             coef = out["coef"][b, loc[keep]]  # (N, k)
             full = torch.sigmoid(assemble_logits(protos[b], coef, (height, width)))  # (N, H, W)
-            masks = full * box_region(boxes[keep], height, width, 0)
-            det = {"boxes": boxes[keep], "labels": labels[keep], "scores": top[keep], "masks": masks[:, None]}
+            masks = full * box_region(boxes[keep], height, width, cfg.crop_margin)
+            kept_boxes = mask_boxes(masks > 0.5, boxes[keep]) if cfg.box_from_mask else boxes[keep]
+            det = {"boxes": kept_boxes, "labels": labels[keep], "scores": top[keep], "masks": masks[:, None]}
             if keep_internals:
                 det["coefficients"] = coef
                 det["uncropped_masks"] = full[:, None]
@@ -390,9 +395,3 @@ class Yolact(nn.Module):
 def build_yolact(cfg: YolactConfig | None = None) -> Yolact:
     """Build the course's one-stage segmenter from a config (``YolactConfig()`` when None)."""
     return Yolact(cfg)
-
-
-def _dilated_conv_bn(c: int, dilation: int) -> nn.Sequential:
-    """3x3 convolution with ``dilation`` (same size out), batch norm, ReLU."""
-    return nn.Sequential(nn.Conv2d(c, c, 3, 1, dilation, dilation=dilation, bias=False), nn.BatchNorm2d(c),
-                         nn.ReLU(inplace=True))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torchvision.ops import box_iou
 
 
@@ -121,3 +122,26 @@ def stack_images(images) -> torch.Tensor:
     if len(sizes) != 1:
         raise ValueError(f"all images of a batch must have the same size, got {sorted(sizes)}")
     return torch.stack(list(images))
+
+
+def mask_boxes(masks: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
+    """Tight xyxy boxes (pixel edges) of binary masks (N, H, W); an empty mask keeps its ``fallback`` box (N, 4)."""
+    if masks.shape[0] == 0:
+        return fallback
+    rows, cols = masks.any(2), masks.any(1)  # (N, H), (N, W)
+    h, w = masks.shape[-2:]
+    ar_y = torch.arange(h, device=masks.device, dtype=fallback.dtype)
+    ar_x = torch.arange(w, device=masks.device, dtype=fallback.dtype)
+    big = float(max(h, w))
+    y1 = torch.where(rows, ar_y, big).min(1).values
+    y2 = torch.where(rows, ar_y, -1.0).max(1).values + 1
+    x1 = torch.where(cols, ar_x, big).min(1).values
+    x2 = torch.where(cols, ar_x, -1.0).max(1).values + 1
+    boxes = torch.stack([x1, y1, x2, y2], 1)
+    return torch.where(rows.any(1)[:, None], boxes, fallback)
+
+
+def dilated_conv_bn(c: int, dilation: int) -> nn.Sequential:
+    """3x3 convolution with ``dilation`` (same size out), batch norm, ReLU."""
+    return nn.Sequential(nn.Conv2d(c, c, 3, 1, dilation, dilation=dilation, bias=False), nn.BatchNorm2d(c),
+                         nn.ReLU(inplace=True))

@@ -27,9 +27,9 @@ class YolactTrainConfig:
 
     model: YolactConfig = field(default_factory=YolactConfig)  # the model to build and train
     num_train: int = 1536  # training scenes of split "train", generated once before training
-    batch_size: int = 8  # scenes per optimiser step
+    batch_size: int = 4  # scenes per optimiser step (in 3 minutes on one core 4 beat 8: ~2x the steps, AP 0.78 vs 0.76)
     num_epochs: int = 4  # passes over the training scenes (each with fresh random flips)
-    lr: float = 3e-3  # peak learning rate of the one-cycle schedule (AdamW)
+    lr: float = 2e-3  # peak learning rate of the one-cycle schedule (AdamW)
     weight_decay: float = 1e-4  # AdamW weight decay
     flip: bool = True  # random horizontal and vertical flips of training scenes
     max_minutes: float | None = 3.0  # safety net: training stops after this many minutes

@@ -1,0 +1,154 @@
+"""Figures of the one-stage lesson: the prototypes of a scene, how coefficients combine them, the crop.
+
+Each function takes what ``Yolact.inspect(image)`` returns (``rec``) and the image, and returns a
+matplotlib figure. Instances are drawn in the course's instance colours (``viz.colours``), boxes
+in the same colour as their mask.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.patches import Rectangle
+
+from ..data.classes import CLASSES
+from .colours import INSTANCE_PALETTE
+
+__all__ = ["show_prototypes", "show_assembly", "show_two_families"]
+
+
+def _rgb(i: int) -> tuple[float, float, float]:
+    return tuple(c / 255 for c in INSTANCE_PALETTE[i % len(INSTANCE_PALETTE)])
+
+
+def _image(ax, image: torch.Tensor, title: str) -> None:
+    ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def _box(ax, box: torch.Tensor, colour, lw: float = 1.5) -> None:
+    x1, y1, x2, y2 = box.tolist()
+    ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=lw))
+
+
+def _name(label: int) -> str:
+    return CLASSES[label] if 0 <= label < len(CLASSES) else str(label)
+
+
+def show_prototypes(rec: dict, image: torch.Tensor, columns: int = 8) -> plt.Figure:
+    """The scene and its k prototype masks, each scaled to its own maximum (bright = high).
+
+    Args:
+        rec: ``Yolact.inspect(image)``.
+        image: (3, H, W) in [0, 1].
+        columns: prototypes per row.
+
+    Returns:
+        the figure.
+    """
+    protos = rec["prototypes"]  # (k, h, w)
+    k = protos.shape[0]
+    rows = math.ceil(k / columns)
+    fig, axes = plt.subplots(rows, columns + 1, figsize=(1.45 * (columns + 1), 1.6 * rows), squeeze=False)
+    _image(axes[0, 0], image, "the scene")
+    for r in range(1, rows):
+        axes[r, 0].axis("off")
+    for i in range(rows * columns):
+        ax = axes[i // columns, 1 + i % columns]
+        ax.axis("off")
+        if i < k:
+            p = protos[i]
+            ax.imshow(p, cmap="magma", vmin=0, vmax=max(float(p.max()), 1e-6), interpolation="nearest")
+            ax.set_title(f"prototype {i}\nmax {float(p.max()):.1f}", fontsize=7)
+    fig.suptitle(f"{k} prototypes at {protos.shape[-2]}x{protos.shape[-1]}, shared by every object of the scene",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def show_assembly(rec: dict, image: torch.Tensor, indices: tuple[int, ...] = (0, 1)) -> plt.Figure:
+    """Per detection: its box, its k coefficients, the combined mask before the crop, and after it.
+
+    Args:
+        rec: ``Yolact.inspect(image)``.
+        image: (3, H, W) in [0, 1].
+        indices: which detections (0 = highest score) to show, one row each.
+
+    Returns:
+        the figure.
+    """
+    det = rec["detections"]
+    indices = [i for i in indices if i < len(det["boxes"])]
+    if not indices:
+        fig, ax = plt.subplots(figsize=(3, 3))
+        _image(ax, image, "no detection above the score threshold")
+        return fig
+    fig, axes = plt.subplots(len(indices), 4, figsize=(10, 2.5 * len(indices)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1.6, 1, 1]})
+    for row, i in enumerate(indices):
+        colour = _rgb(row)
+        box, label, score = det["boxes"][i], int(det["labels"][i]), float(det["scores"][i])
+        ax = axes[row]
+        _image(ax[0], image, f"detection {i}: {_name(label)} {score:.2f}")
+        _box(ax[0], box, colour)
+        coef = det["coefficients"][i]
+        ax[1].bar(range(len(coef)), coef.numpy(), color=[colour if c >= 0 else (0.45, 0.45, 0.45) for c in coef])
+        ax[1].axhline(0, color="black", lw=0.6)
+        ax[1].set_ylim(-1.05, 1.05)
+        ax[1].set_xticks(range(len(coef)))
+        ax[1].tick_params(labelsize=6)
+        ax[1].set_title("its coefficients (one per prototype; grey: subtracted)", fontsize=8)
+        ax[2].imshow(det["uncropped_masks"][i, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax[2].set_title("sigmoid(coefficients . prototypes)\nbefore the crop", fontsize=8)
+        ax[2].axis("off")
+        _box(ax[2], box, colour, lw=1.0)
+        ax[3].imshow(det["masks"][i, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax[3].set_title("cropped to its box\n(what the model returns)", fontsize=8)
+        ax[3].axis("off")
+        _box(ax[3], box, colour, lw=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def show_two_families(maskrcnn_insp, rec: dict, image: torch.Tensor, max_objects: int = 4) -> plt.Figure:
+    """Mask R-CNN's small mask per box (top row) beside the one-stage model's shared prototypes (bottom row).
+
+    Args:
+        maskrcnn_insp: ``inspect_maskrcnn(model, image)`` of lesson 07's model (eval mode).
+        rec: ``Yolact.inspect(image)``.
+        image: (3, H, W) in [0, 1].
+        max_objects: at most this many of Mask R-CNN's masks and of the prototypes are shown.
+
+    Returns:
+        the figure.
+    """
+    det = maskrcnn_insp.detections
+    n = min(max_objects, len(det.get("boxes", [])), len(maskrcnn_insp.mask_logits))
+    protos = rec["prototypes"]
+    cols = 1 + max(max_objects, 1)
+    fig, axes = plt.subplots(2, cols, figsize=(1.9 * cols, 4.3), squeeze=False)
+    _image(axes[0, 0], image, "Mask R-CNN: a mask\nper detected box")
+    for j in range(n):
+        _box(axes[0, 0], det["boxes"][j], _rgb(j))
+    for j in range(max_objects):
+        ax = axes[0, 1 + j]
+        ax.axis("off")
+        if j < n:
+            label = int(det["labels"][j])
+            logits = maskrcnn_insp.mask_logits[j, label]
+            ax.imshow(torch.sigmoid(logits), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(f"box {j} ({_name(label)})\n{logits.shape[-1]}x{logits.shape[-1]}", fontsize=8,
+                         color=_rgb(j))
+    _image(axes[1, 0], image, "one-stage: prototypes\nshared by all objects")
+    for j in range(max_objects):
+        ax = axes[1, 1 + j]
+        ax.axis("off")
+        if j < protos.shape[0]:
+            p = protos[j]
+            ax.imshow(p, cmap="magma", vmin=0, vmax=max(float(p.max()), 1e-6), interpolation="nearest")
+            ax.set_title(f"prototype {j} of {protos.shape[0]}\n{p.shape[-2]}x{p.shape[-1]}", fontsize=8)
+    fig.tight_layout()
+    return fig
