@@ -231,3 +231,11 @@ def test_failure_breakdown_and_the_comparison_table():
            "latency_ms": 12.34, "training_s": float("nan")}
     table = instance_table_markdown({"a": row})
     assert "| a | 0.800 | 0.900 | 0.850 | 0.700 | 0.600 | 1,234 | 12.3 | unknown |" in table
+
+
+def test_loss_weights_name_the_terms_the_model_returns(batch):
+    images, targets = batch
+    for weight in (1.0, 0.0):
+        model = build_yolact(YolactConfig(semantic_loss_weight=weight)).train()
+        terms = set(model(images, targets))
+        assert set(model.loss_weights) <= terms and ("loss_semantic" in terms) == (weight > 0)

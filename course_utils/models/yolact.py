@@ -36,6 +36,7 @@ from .yolact_parts import (
     assign_locations,
     box_region,
     centerness_target,
+    class_coverage,
     dilated_conv_bn,
     fast_nms,
     ltrb_to_boxes,
@@ -70,9 +71,9 @@ class YolactConfig:
     class_hidden: int = 256  # "aligned": width of the classifier's hidden layer
     focal_alpha: float = 0.25  # sigmoid focal loss weight of positives
     focal_gamma: float = 2.0  # sigmoid focal loss focusing exponent
-    mask_loss_weight: float = 2.0  # weight of loss_mask in the total
-    classifier_loss_weight: float = 1.0  # weight of loss_classifier in the total
-    semantic_loss_weight: float = 1.0  # weight of the training-only per-pixel class loss (YOLACT's; 0: none)
+    mask_loss_weight: float = 2.0  # weight of loss_mask in the training total (``loss_weights``)
+    classifier_loss_weight: float = 1.0  # weight of loss_classifier in the training total
+    semantic_loss_weight: float = 1.0  # weight of the training-only per-pixel class loss (YOLACT's; 0: not computed)
     masks_per_image: int = 16  # positive locations per image that train the mask (the cost of the mask loss)
     score_thresh: float = 0.05  # detections below this score are dropped at inference
     pre_nms_top_n: int = 100  # best-scoring (location, class) pairs kept before NMS
@@ -195,12 +196,12 @@ class Yolact(nn.Module):
                 raise ValueError("in train mode the model needs targets (call model.eval() to predict)")
             losses = self.losses(out, protos, targets, batch.shape[-2:])
             if self.config.semantic_loss_weight > 0:
-                losses["loss_semantic"] = self.semantic_loss(p4, targets) * self.config.semantic_loss_weight
+                losses["loss_semantic"] = self.semantic_loss(p4, targets)
             return losses
         return self.detect(out, protos, batch.shape[-2:])
 
     def losses(self, out: dict, protos: torch.Tensor, targets: list[dict], size) -> dict[str, torch.Tensor]:
-        """The four loss terms of a batch.
+        """The loss terms of a batch (``forward`` adds ``loss_semantic``).
 
         * ``loss_classifier``: sigmoid focal loss over every location and class, divided by the
           number of positive locations;
@@ -208,7 +209,9 @@ class Yolact(nn.Module):
         * ``loss_centerness``: BCE of the positives' centre-ness;
         * ``loss_mask``: per-pixel BCE of assembled masks against the ground truth, inside each
           object's box grown by ``mask_margin`` pixels (what the crop keeps), for up to
-          ``masks_per_image`` positives per image, times ``mask_loss_weight``.
+          ``masks_per_image`` positives per image.
+
+        Every term is returned unweighted; ``loss_weights`` gives the recipe's weights of the total.
         """
         cfg = self.config
         h, w = out["shape"]
@@ -243,21 +246,11 @@ class Yolact(nn.Module):
         ctr_t = centerness_target(pts, gt_boxes)
         loss_ctr = F.binary_cross_entropy_with_logits(out["ctr"][pos], ctr_t)
         loss_mask = self.mask_loss(out["coef"], protos, targets, idx_t, size)
-        loss_cls = loss_cls * cfg.classifier_loss_weight
-        return {"loss_classifier": loss_cls, "loss_box": loss_box, "loss_centerness": loss_ctr,
-                "loss_mask": loss_mask * cfg.mask_loss_weight}
+        return {"loss_classifier": loss_cls, "loss_box": loss_box, "loss_centerness": loss_ctr, "loss_mask": loss_mask}
 
     def semantic_loss(self, p4: torch.Tensor, targets: list[dict]) -> torch.Tensor:
         """Per-cell BCE of each thing class against the share of the cell its masks cover (training only)."""
-        h, w = p4.shape[-2:]
-        maps = []
-        for tgt in targets:
-            m = tgt["masks"].to(p4.dtype)  # (G, H, W)
-            per_class = p4.new_zeros(self.config.num_classes - 1, *m.shape[-2:])
-            if m.shape[0]:
-                per_class.index_add_(0, tgt["labels"].long() - 1, m)
-            maps.append(per_class.clamp(max=1))
-        target = F.adaptive_avg_pool2d(torch.stack(maps), (h, w))  # (B, C-1, h, w)
+        target = class_coverage(targets, self.config.num_classes, p4.shape[-2:]).to(p4.dtype)
         return F.binary_cross_entropy_with_logits(self.semantic(p4), target)
 
     def mask_loss(self, coef: torch.Tensor, protos: torch.Tensor, targets: list[dict], idx_t: torch.Tensor,
@@ -328,6 +321,13 @@ class Yolact(nn.Module):
         top = pair[keep[:, 0], keep[:, 1]]
         order = top.argsort(descending=True)[:cfg.pre_nms_top_n]
         return top[order], loc[keep[order, 0]], keep[order, 1]
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        """The config's weight of each loss term in the training total, as ``engine.fit`` takes them."""
+        cfg = self.config
+        weights = {"loss_classifier": cfg.classifier_loss_weight, "loss_mask": cfg.mask_loss_weight}
+        return {**weights, "loss_semantic": cfg.semantic_loss_weight} if cfg.semantic_loss_weight > 0 else weights
 
     @torch.no_grad()
     def detect(self, out: dict, protos: torch.Tensor, size, keep_internals: bool = False) -> list[dict]:

@@ -145,3 +145,21 @@ def dilated_conv_bn(c: int, dilation: int) -> nn.Sequential:
     """3x3 convolution with ``dilation`` (same size out), batch norm, ReLU."""
     return nn.Sequential(nn.Conv2d(c, c, 3, 1, dilation, dilation=dilation, bias=False), nn.BatchNorm2d(c),
                          nn.ReLU(inplace=True))
+
+
+def class_coverage(targets: list[dict], num_classes: int, size: tuple[int, int]) -> torch.Tensor:
+    """Share of each cell of an (h, w) grid covered by each class's masks: (B, num_classes - 1, h, w) in [0, 1].
+
+    Args:
+        targets: per image ``masks`` (G, H, W) and ``labels`` (G,) (ids 1 .. num_classes - 1).
+        num_classes: classes including the background.
+        size: (h, w) of the grid (each cell averages the H/h x W/w pixels it covers).
+    """
+    maps = []
+    for tgt in targets:
+        m = tgt["masks"].float()  # (G, H, W)
+        per_class = m.new_zeros(num_classes - 1, *m.shape[-2:])
+        if m.shape[0]:
+            per_class.index_add_(0, tgt["labels"].long() - 1, m)
+        maps.append(per_class.clamp(max=1))
+    return F.adaptive_avg_pool2d(torch.stack(maps), tuple(size))

@@ -2,8 +2,9 @@
 
 ``train_yolact(cfg)`` generates the training scenes once (``loaders.SceneBatches``, the same
 scenes and flips as lesson 07's Mask R-CNN), then calls the course's one training loop, ``fit``,
-which sums the four loss terms and records each of them. ``load_yolact`` rebuilds the model from
-a checkpoint written by ``train_yolact`` (weights + model config).
+which sums the loss terms with the model's weights (``Yolact.loss_weights``) and records each of
+them unweighted. ``load_yolact`` rebuilds the model from a checkpoint written by ``train_yolact``
+(weights + model config).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def train_yolact(cfg: YolactTrainConfig | None = None, device: torch.device | st
     loader = SceneBatches("train", cfg.num_train, cfg.batch_size, cfg.model.image_size, cfg.flip, cfg.seed)
     history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, weight_decay=cfg.weight_decay,
                   max_minutes=cfg.max_minutes, live_plot=live_plot, progress=progress, log_every=5,
-                  title="One-stage segmenter losses")
+                  title="One-stage segmenter losses", loss_weights=model.loss_weights)
     if checkpoint is not None:
         save_checkpoint(model, checkpoint, config=cfg.model, history=history, train_config=cfg)
     return model, history

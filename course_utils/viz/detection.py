@@ -30,18 +30,20 @@ LOSS_NAMES: dict[str, str] = {
 """Readable names of torchvision Mask R-CNN's five loss terms."""
 
 
-def plot_loss_terms(history, smooth: int = 5) -> plt.Figure:
-    """One panel per Mask R-CNN loss term (and the total) against the training step.
+def plot_loss_terms(history, smooth: int = 5, names: dict[str, str] | None = None) -> plt.Figure:
+    """One panel per loss term (and the total) against the training step.
 
     Args:
         history: a ``training.History`` whose ``steps`` rows hold the loss terms.
         smooth: moving-average window (in logged rows) drawn over the raw curve.
+        names: {loss key: panel title} of the terms to draw, in order (default: Mask R-CNN's, ``LOSS_NAMES``).
 
     Returns:
         the matplotlib figure.
     """
     rows = history.steps
-    keys = [k for k in LOSS_NAMES if rows and k in rows[0]] + ["loss"]
+    names = LOSS_NAMES if names is None else names
+    keys = [k for k in names if rows and k in rows[0]] + ["loss"]
     cols = 3
     nrows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(10, 2.6 * nrows), squeeze=False)
@@ -55,7 +57,7 @@ def plot_loss_terms(history, smooth: int = 5) -> plt.Figure:
             kernel = torch.ones(1, 1, smooth, dtype=torch.float64) / smooth
             sm = torch.nn.functional.conv1d(vals.view(1, 1, -1), kernel).view(-1)  # (len - smooth + 1,)
             ax.plot(steps[smooth - 1:], sm, lw=1.6, color="tab:blue")
-        ax.set_title(LOSS_NAMES.get(key, "total loss"), fontsize=9)
+        ax.set_title(names.get(key, "total loss (weighted sum)"), fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         _plain_log_axis(ax)
         ax.grid(alpha=0.3, which="both")

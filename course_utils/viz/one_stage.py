@@ -16,7 +16,16 @@ from matplotlib.patches import Rectangle
 from ..data.classes import CLASSES
 from .colours import INSTANCE_PALETTE
 
-__all__ = ["show_prototypes", "show_assembly", "show_two_families"]
+__all__ = ["LOSS_NAMES", "show_prototypes", "show_assembly", "show_two_families"]
+
+LOSS_NAMES: dict[str, str] = {
+    "loss_classifier": "objectness (focal) + class (CE)",
+    "loss_box": "box: generalised IoU",
+    "loss_centerness": "centre-ness: BCE",
+    "loss_mask": "mask: per-pixel BCE in the box",
+    "loss_semantic": "semantic map (training only)",
+}
+"""Readable names of the one-stage model's loss terms, for ``viz.detection.plot_loss_terms(..., names=...)``."""
 
 
 def _rgb(i: int) -> tuple[float, float, float]:
