@@ -18,6 +18,8 @@ UNET_TIME_BAR_S = 90.0  # §7: ... with at most 90 s of training (DeepLab too)
 MASK_AP_BAR, MASK_AP50_BAR = 0.75, 0.95  # §7: Mask R-CNN mask AP[.50:.95] and AP50
 MASK_TRAIN_BAR_S = 180.0  # §7: ... with <= 3 min of training
 MASK_TIME_BAR_S = 90.0  # §7: both reached within 90 s of training
+ONE_STAGE_AP_BAR, ONE_STAGE_AP50_BAR = 0.70, 0.92  # §7: one-stage mask AP[.50:.95] and AP50 (lesson 08)
+ONE_STAGE_TRAIN_BAR_S = 180.0  # §7: ... with <= 3 min of training; batch-1 faster than the course Mask R-CNN
 PQ_BAR = 0.85  # §7: panoptic quality (lesson 08)
 GENERATOR_BAR = 2000.0  # §7: scenes/s at 128x128 on one core
 
@@ -90,6 +92,8 @@ COURSE_ROW = ("the whole course", "<= 20 min")
 FCN_ROW = ("FCN-8s (lesson 03) val mIoU", ">= 0.90, reached within 60 s of training")
 UNET_ROW = ("U-Net and DeepLab (lesson 04)", "U-Net >= 0.92 and DeepLab >= FCN-8s at the same time, both within 90 s")
 MASK_ROW = ("Mask R-CNN (lesson 07), <= 3 min training", "mask AP >= 0.75, AP50 >= 0.95, both within 90 s")
+ONE_STAGE_ROW = ("one-stage (lesson 08), <= 3 min training",
+                 "mask AP >= 0.70, AP50 >= 0.92; batch-1 faster than the course Mask R-CNN")
 GEN_ROW = ("scene generator, 128x128, one core", ">= 2,000 scenes/s")
 
 
@@ -143,6 +147,7 @@ def bar_rows(run: dict | None, time_factor: float = 1.0) -> list[Row]:
                                 f"{_secs(both)}", _verdict(ok)))
     else:
         rows.append((*MASK_ROW, None, None))
+    rows.append(_one_stage_row(_get(run, "one_stage"), time_factor))
     l07 = next((x for x in lessons if x["lesson"] == "08"), None)
     pq = _get(l07, "headline", "value")
     is_pq = isinstance(pq, (int, float)) and "PQ" in str(_get(l07, "headline", "name"))
@@ -169,6 +174,20 @@ def _unet_row(res: dict | None, time_factor: float) -> Row:
     ok = ok and _get(deeplab, "final", "miou") >= fcn
     ok = ok and max(unet["train_s"], deeplab["train_s"]) <= UNET_TIME_BAR_S * time_factor
     return (*UNET_ROW, text, _verdict(ok))
+
+
+def _one_stage_row(res: dict | None, time_factor: float) -> Row:
+    """The one-stage lesson's bars: mask AP and AP50 within 3 min of training, batch-1 latency below Mask R-CNN's."""
+    if not res:
+        return (*ONE_STAGE_ROW, None, None)
+    ap, ap50 = _get(res, "final", "mask_AP"), _get(res, "final", "mask_AP50")
+    ours, theirs = _get(res, "latency", "median_s"), _get(res, "maskrcnn_latency", "median_s")
+    speed = (f"batch-1 {ours * 1000:.1f} ms vs Mask R-CNN {theirs * 1000:.1f} ms" if ours and theirs
+             else "batch-1 vs Mask R-CNN not measured (no lesson 07 checkpoint)")
+    text = f"AP {_num(ap)}, AP50 {_num(ap50)} after {_secs(res['train_s'])}; {speed}"
+    ok = ap is not None and ap50 is not None and ap >= ONE_STAGE_AP_BAR and ap50 >= ONE_STAGE_AP50_BAR
+    ok = ok and res["train_s"] <= ONE_STAGE_TRAIN_BAR_S * 1.02 * time_factor and bool(ours and theirs and ours < theirs)
+    return (*ONE_STAGE_ROW, text, _verdict(ok))
 
 
 def _headline(lesson: dict | None) -> str | None:

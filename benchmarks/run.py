@@ -52,13 +52,13 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make the ``benchmarks`` p
 
 import torch  # noqa: E402
 
-from benchmarks import instance, segmenters, semantic  # noqa: E402
+from benchmarks import instance, one_stage, segmenters, semantic  # noqa: E402
 from benchmarks.generator import measure_generator  # noqa: E402
 from benchmarks.machine import load_average, machine_info, pin_to_one_core  # noqa: E402
 from benchmarks.report import merge_results, render_markdown  # noqa: E402
 from course_utils import engine  # noqa: E402
 
-SECTIONS = ("lessons", "generator", "fcn", "unet", "maskrcnn")
+SECTIONS = ("lessons", "generator", "fcn", "unet", "maskrcnn", "one_stage")
 # On a GPU, steps and inferences take milliseconds: more repeats for steadier medians.
 GPU_REPEATS = dict(step_repeats=30, step_warmup=10, stock_step_repeats=20, stock_step_warmup=5,
                    latency_repeats=100, latency_warmup=20, stock_latency_repeats=50, stock_latency_warmup=10)
@@ -203,6 +203,14 @@ def main(argv: list[str] | None = None) -> int:
         run["budgets"]["Mask R-CNN"] = f"{bench.budget_s:.0f} s of training per model"
         run["maskrcnn"]["settings"] = plain(bench)
         _say(run["maskrcnn"], "mask_AP50")
+    if "one_stage" in args.sections:
+        bench = one_stage.QUICK if args.quick else one_stage.OneStageBench()
+        print(f"[one_stage] the one-stage lesson's recipe (at most {bench.recipe.max_minutes} min)", flush=True)
+        run["one_stage"] = one_stage.run_one_stage(bench, device)
+        run["budgets"]["one-stage"] = run["one_stage"]["recipe"]
+        r = run["one_stage"]
+        print(f"  one-stage: {r['steps']} steps in {r['train_s']:.0f} s, mask AP {r['final']['mask_AP']:.3f}, "
+              f"AP50 {r['final']['mask_AP50']:.3f}", flush=True)
     run["total_s"] = time.perf_counter() - start
     run["machine"]["load_end"] = load_average()
     args.results.parent.mkdir(parents=True, exist_ok=True)

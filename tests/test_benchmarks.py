@@ -60,8 +60,13 @@ def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
         assert model["steps"] >= 1 and model["train_s"] > 0 and model["curve"]
         assert 0.0 <= model["final"]["miou"] <= 1.0 and isinstance(model["whole_schedule"], bool)
 
+    one = run["one_stage"]  # the one-stage lesson's recipe
+    assert one["params"] > 0 and one["steps"] >= 1 and one["train_s"] > 0 and one["latency"]["median_s"] > 0
+    assert 0.0 <= one["final"]["mask_AP"] <= 1.0 and one["maskrcnn_latency"] is None  # no lesson 07 checkpoint here
+
     page = markdown.read_text()
     assert "| U-Net and DeepLab (lesson 04)" in page
+    assert "| one-stage (lesson 08), <= 3 min training" in page and "not measured (no lesson 07 checkpoint)" in page
     assert "Smoke run" in page and "## Section 7 bars" in page
     assert "not yet measured" in page  # no GPU measured in this run: the GPU column says so
     assert "fcn_resnet50" in page and "maskrcnn_resnet50_fpn" in page
@@ -123,3 +128,20 @@ def test_unet_row_judges_quality_against_fcn_and_time() -> None:
     assert _unet_row(res(0.93, 120.0, 0.90, 60.0, 0.89), 2.0)[3] == "pass"  # one core: time bars x2
     assert _unet_row(res(0.93, 80.0, 0.90, 60.0, None), 1.0)[3] == "FAIL"  # no FCN-8s to compare with
     assert _unet_row(None, 1.0)[2:] == (None, None)
+
+
+def test_one_stage_row_judges_quality_time_and_latency() -> None:
+    from benchmarks.report import _one_stage_row
+
+    def res(ap, ap50, train_s, ours_s, theirs_s):
+        return {"final": {"mask_AP": ap, "mask_AP50": ap50}, "train_s": train_s, "latency": {"median_s": ours_s},
+                "maskrcnn_latency": {"median_s": theirs_s} if theirs_s else None}
+
+    assert _one_stage_row(res(0.78, 0.93, 180.0, 0.012, 0.020), 1.0)[3] == "pass"
+    assert _one_stage_row(res(0.68, 0.93, 180.0, 0.012, 0.020), 1.0)[3] == "FAIL"  # AP under 0.70
+    assert _one_stage_row(res(0.78, 0.91, 180.0, 0.012, 0.020), 1.0)[3] == "FAIL"  # AP50 under 0.92
+    assert _one_stage_row(res(0.78, 0.93, 180.0, 0.025, 0.020), 1.0)[3] == "FAIL"  # slower than Mask R-CNN
+    assert _one_stage_row(res(0.78, 0.93, 300.0, 0.012, 0.020), 1.0)[3] == "FAIL"  # over 3 min of training
+    assert _one_stage_row(res(0.78, 0.93, 300.0, 0.012, 0.020), 2.0)[3] == "pass"  # one core: time bars x2
+    assert _one_stage_row(res(0.78, 0.93, 180.0, 0.012, None), 1.0)[3] == "FAIL"  # latency not compared
+    assert _one_stage_row(None, 1.0)[2:] == (None, None)
