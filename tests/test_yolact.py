@@ -239,3 +239,16 @@ def test_loss_weights_name_the_terms_the_model_returns(batch):
         model = build_yolact(YolactConfig(semantic_loss_weight=weight)).train()
         terms = set(model(images, targets))
         assert set(model.loss_weights) <= terms and ("loss_semantic" in terms) == (weight > 0)
+
+
+def test_candidates_are_the_detections_before_nms(batch):
+    torch.manual_seed(0)
+    model = build_yolact(YolactConfig(score_thresh=0.0, detections_per_img=100)).eval()
+    images = batch[0]
+    cands = model.candidates(images)
+    with torch.no_grad():
+        dets = model(images)
+    for c, d in zip(cands, dets):
+        assert set(c) == {"boxes", "labels", "scores"} and len(c["boxes"]) == model.config.pre_nms_top_n
+        keep = batched_nms(c["boxes"], c["scores"], c["labels"], model.config.nms_thresh)
+        assert torch.equal(c["boxes"][keep], d["boxes"]) and torch.equal(c["labels"][keep], d["labels"])

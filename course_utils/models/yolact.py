@@ -39,6 +39,7 @@ from .yolact_parts import (
     class_coverage,
     dilated_conv_bn,
     fast_nms,
+    grid_locations,
     ltrb_to_boxes,
     mask_boxes,
     stack_images,
@@ -176,13 +177,6 @@ class Yolact(nn.Module):
                 "ltrb": F.softplus(rows(self.box_deltas(t))) * self.stride,
                 "coef": torch.tanh(rows(self.coefficients(t))), "shape": tuple(t.shape[-2:])}
 
-    def locations(self, h: int, w: int, device: torch.device) -> torch.Tensor:
-        """Pixel centres (x, y) of the stride-4 locations, (h*w, 2) in row-major order."""
-        ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) * self.stride
-        xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) * self.stride
-        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
-
     # ------------------------------------------------------------------ the module API
     def forward(self, images, targets: list[dict] | None = None):
         """Losses (train mode, with targets) or detections (eval mode); see the module docstring."""
@@ -215,7 +209,7 @@ class Yolact(nn.Module):
         """
         cfg = self.config
         h, w = out["shape"]
-        points = self.locations(h, w, protos.device)  # (L, 2)
+        points = grid_locations(self.stride, h, w, protos.device)  # (L, 2)
         cls_t, box_t, idx_t = [], [], []
         for tgt in targets:
             labels, boxes, gt_index = assign_locations(points, tgt["boxes"], tgt["labels"], self.stride,
@@ -329,20 +323,33 @@ class Yolact(nn.Module):
         weights = {"loss_classifier": cfg.classifier_loss_weight, "loss_mask": cfg.mask_loss_weight}
         return {**weights, "loss_semantic": cfg.semantic_loss_weight} if cfg.semantic_loss_weight > 0 else weights
 
+    def decode(self, out: dict, b: int, points: torch.Tensor, size) -> tuple[torch.Tensor, ...]:
+        """Image ``b``'s candidates before NMS: scores, locations, boxes (clamped to the image), labels."""
+        top, loc, cls = self.class_scores(out, b, points, size)
+        boxes = ltrb_to_boxes(points[loc], out["ltrb"][b, loc]).clamp(min=0)
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(max=size[1])
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(max=size[0])
+        return top, loc, boxes, cls + 1
+
+    @torch.no_grad()
+    def candidates(self, images) -> list[dict]:
+        """Each image's detections before NMS, without masks: ``boxes``, ``labels``, ``scores`` (on the CPU)."""
+        batch = stack_images(images)
+        out = self.head(self.features(batch)[1][str(self.config.head_level)])
+        points = grid_locations(self.stride, *out["shape"], batch.device)
+        found = [self.decode(out, b, points, batch.shape[-2:]) for b in range(batch.shape[0])]
+        return [{"boxes": bx.cpu(), "labels": lab.cpu(), "scores": top.cpu()} for top, _, bx, lab in found]
+
     @torch.no_grad()
     def detect(self, out: dict, protos: torch.Tensor, size, keep_internals: bool = False) -> list[dict]:
         """Detections per image: scores, top-n, boxes, NMS, then masks for the kept ones only."""
         cfg = self.config
         height, width = int(size[0]), int(size[1])
         h, w = out["shape"]
-        points = self.locations(h, w, protos.device)
+        points = grid_locations(self.stride, h, w, protos.device)
         results = []
         for b in range(protos.shape[0]):
-            top, loc, cls = self.class_scores(out, b, points, (height, width))
-            boxes = ltrb_to_boxes(points[loc], out["ltrb"][b, loc]).clamp(min=0)
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(max=width)
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(max=height)
-            labels = cls + 1
+            top, loc, boxes, labels = self.decode(out, b, points, (height, width))
             if cfg.nms == "fast":
                 keep = fast_nms(boxes, top, labels, cfg.nms_thresh)
             else:
@@ -367,10 +374,9 @@ class Yolact(nn.Module):
             image: (3, H, W) in [0, 1].
 
         Returns:
-            ``prototypes`` (k, H/2, W/2), ``objectness`` (h, w): how object-like each location
-            scores (x centre-ness, before any class or NMS),
-            ``detections``: the eval-mode dict plus ``coefficients`` (N, k) and ``uncropped_masks``
-            (N, 1, H, W), the masks before the crop. All on the CPU.
+            ``prototypes`` (k, H/2, W/2), ``objectness`` (h, w): how object-like each location scores
+            (x centre-ness, before any class or NMS), ``detections``: the eval-mode dict plus
+            ``coefficients`` (N, k) and ``uncropped_masks`` (N, 1, H, W), the masks before the crop (CPU).
         """
         was_training = self.training
         self.eval()
@@ -381,11 +387,7 @@ class Yolact(nn.Module):
             out = self.head(fpn[str(self.config.head_level)])
             det = self.detect(out, protos, batch.shape[-2:], keep_internals=True)[0]
             h, w = out["shape"]
-            ctr = torch.sigmoid(out["ctr"][0])
-            if self.config.classifier == "dense":
-                where = (torch.sigmoid(out["scores"][0]).max(1).values * ctr).sqrt()
-            else:
-                where = (torch.sigmoid(out["scores"][0, :, 0]) * ctr).sqrt()
+            where = (torch.sigmoid(out["scores"][0]).max(1).values * torch.sigmoid(out["ctr"][0])).sqrt()
         finally:
             self.train(was_training)
         return {"prototypes": protos[0].cpu(), "objectness": where.view(h, w).cpu(),

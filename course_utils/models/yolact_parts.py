@@ -163,3 +163,11 @@ def class_coverage(targets: list[dict], num_classes: int, size: tuple[int, int])
             per_class.index_add_(0, tgt["labels"].long() - 1, m)
         maps.append(per_class.clamp(max=1))
     return F.adaptive_avg_pool2d(torch.stack(maps), tuple(size))
+
+
+def grid_locations(stride: int, h: int, w: int, device: torch.device | None = None) -> torch.Tensor:
+    """Pixel centres (x, y) of the cells of an h x w feature map of ``stride``, (h*w, 2) in row-major order."""
+    ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) * stride
+    xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) * stride
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
