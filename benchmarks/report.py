@@ -18,7 +18,7 @@ UNET_TIME_BAR_S = 90.0  # §7: ... with at most 90 s of training (DeepLab too)
 MASK_AP_BAR, MASK_AP50_BAR = 0.75, 0.95  # §7: Mask R-CNN mask AP[.50:.95] and AP50
 MASK_TRAIN_BAR_S = 180.0  # §7: ... with <= 3 min of training
 MASK_TIME_BAR_S = 90.0  # §7: both reached within 90 s of training
-PQ_BAR = 0.85  # §7: panoptic quality (lesson 08)
+PQ_BAR = 0.85  # §7: panoptic quality (lesson 09)
 GENERATOR_BAR = 2000.0  # §7: scenes/s at 128x128 on one core
 
 
@@ -143,10 +143,10 @@ def bar_rows(run: dict | None, time_factor: float = 1.0) -> list[Row]:
                                 f"{_secs(both)}", _verdict(ok)))
     else:
         rows.append((*MASK_ROW, None, None))
-    l07 = next((x for x in lessons if x["lesson"] == "08"), None)
+    l07 = next((x for x in lessons if x["lesson"] == "09"), None)
     pq = _get(l07, "headline", "value")
     is_pq = isinstance(pq, (int, float)) and "PQ" in str(_get(l07, "headline", "name"))
-    rows.append(("panoptic (lesson 08)", "PQ >= 0.85", _headline(l07), _verdict(pq >= PQ_BAR) if is_pq else None))
+    rows.append(("panoptic (lesson 09)", "PQ >= 0.85", _headline(l07), _verdict(pq >= PQ_BAR) if is_pq else None))
     gen = _get(run, "generator")
     if gen:
         rows.append((*GEN_ROW, f"{gen['scenes_per_s_wall']:,.0f} scenes/s wall "
