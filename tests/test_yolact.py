@@ -11,8 +11,14 @@ from torchvision.ops import batched_nms, box_iou
 
 from course_utils.models.maskrcnn import example_batch
 from course_utils.models.yolact import YolactConfig, build_yolact
-from course_utils.models.yolact_parts import (assemble_logits, assign_locations, box_region, centerness_target,
-                                              fast_nms, ltrb_to_boxes)
+from course_utils.models.yolact_parts import (
+    assemble_logits,
+    assign_locations,
+    box_region,
+    centerness_target,
+    fast_nms,
+    ltrb_to_boxes,
+)
 from course_utils.train import save_checkpoint
 from course_utils.train.yolact import load_yolact
 
