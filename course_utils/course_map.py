@@ -11,7 +11,7 @@ __all__ = ["Lesson", "LESSONS", "course_map_rows", "course_map_markdown"]
 class Lesson:
     """One lesson of the course."""
 
-    number: str  # two digits, "00".."09"
+    number: str  # two digits, "00".."10"
     notebook: str  # file name in notebooks/
     title: str  # short title, as in the notebook's title cell
     question: str  # the question the lesson answers, one line
@@ -39,9 +39,12 @@ LESSONS: tuple[Lesson, ...] = (
            "Boxes, IoU, box regression, anchors, non-maximum suppression, precision/recall/AP.", 0.5, 0.5),
     Lesson("07", "07_mask_rcnn.ipynb", "Mask R-CNN",
            "Build, train, look inside every stage, and evaluate Mask R-CNN with COCO AP.", 3, 0.5),
-    Lesson("08", "08_panoptic_segmentation.ipynb", "Panoptic segmentation",
+    Lesson("08", "08_one_stage_instance_segmentation.ipynb", "One-stage instance segmentation",
+           "The FCN-driven family (YOLACT): prototypes and coefficients; what do we trade against Mask R-CNN?",
+           4, 0.5),
+    Lesson("09", "09_panoptic_segmentation.ipynb", "Panoptic segmentation",
            "Stuff and things in one map; panoptic quality (PQ).", 0.5, 0.5),
-    Lesson("09", "09_your_own_data.ipynb", "Your own data",
+    Lesson("10", "10_your_own_data.ipynb", "Your own data",
            "Bring a COCO-format dataset: validate, train, export, evaluate; pretrained weights when online.", 0.5, 1),
 )
 

@@ -1,91 +1,89 @@
-"""Lesson 09's check accepts the reference ``to_coco_annotations`` and rejects typical wrong ones."""
+"""Lesson 09's check accepts the reference PQ and rejects typical wrong ones."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 import torch
-from pycocotools import mask as mask_utils
 
 from course_utils import exercises, solutions
-from course_utils.data.coco import validate_coco
+from course_utils.exercises.lesson09 import _random_pair
+from course_utils.metrics.panoptic import pq_image_stats
 
 
-def make_solution(mistake: str | None = None):
-    """A learner's solution written independently of the reference, with one typical mistake switched on."""
+def make_pq(match_ge: bool = False, void_in_union: bool = False, void_fp: bool = False, ignore_class: bool = False,
+            pool_classes: bool = False, sq_only: bool = False, no_checks: bool = False):
+    """A PQ with one typical mistake switched on (all off gives a correct one)."""
 
-    def to_coco_annotations(instance_map, classes, image_id, first_id=1):
-        if mistake != "no_checks" and instance_map.dim() != 2:
-            raise ValueError("2-D please")
-        background = set() if mistake == "with_background" else {0}
-        ids = sorted({int(v) for v in instance_map.flatten().tolist()} - background)
-        if mistake == "descending":
-            ids = ids[::-1]
-        out = []
-        for n, i in enumerate(ids):
-            if mistake != "no_checks" and (i not in classes or classes[i] < 1):
-                raise ValueError("bad class")
-            mask = (instance_map == i).numpy().astype(np.uint8)
-            if mistake == "transposed":
-                mask = np.ascontiguousarray(mask.T)
-                rle = mask_utils.encode(np.asfortranarray(mask))
-                rle["size"] = list(instance_map.shape)
-            else:
-                rle = mask_utils.encode(np.asfortranarray(mask))
-            counts = rle["counts"] if mistake == "bytes_counts" else rle["counts"].decode()
-            rows, cols = np.where(mask if mistake != "transposed" else mask.T)
-            x0, x1, y0, y1 = cols.min(), cols.max(), rows.min(), rows.max()
-            w, h = x1 - x0 + 1, y1 - y0 + 1
-            bbox = {"off_by_one": [x0, y0, w - 1, h - 1], "xyxy": [x0, y0, x1 + 1, y1 + 1],
-                    "swapped_xy": [y0, x0, h, w]}.get(mistake, [x0, y0, w, h])
-            area = int(w * h) if mistake == "area_from_box" else int(mask.sum())
-            out.append({
-                "id": (n if mistake == "ids_from_zero" else first_id + n),
-                "image_id": image_id,
-                "category_id": i if mistake == "class_is_instance_id" else int(classes.get(i, 1)),
-                "segmentation": {"size": [int(s) for s in rle["size"]], "counts": counts},
-                "area": area, "bbox": [float(v) for v in bbox], "iscrowd": 0,
-            })
-        return out
+    def pq(pred: torch.Tensor, gt: torch.Tensor) -> float:
+        if not no_checks and (pred.shape != gt.shape or gt.numel() == 0):
+            raise ValueError("bad maps")
+        pred, gt = pred.long(), gt.long()
+        valid = gt != 0
+        stats: dict[int, list[float]] = {}
+        matched = set()
+        for g in [int(i) for i in gt.unique() if i != 0]:
+            c = g // 1000
+            row = stats.setdefault(c, [0, 0, 0, 0.0])
+            hit = False
+            for p in [int(i) for i in pred.unique() if i != 0]:
+                if not ignore_class and p // 1000 != c:
+                    continue
+                inter = int(((gt == g) & (pred == p)).sum())
+                union_mask = (gt == g) | (pred == p)
+                union = int(union_mask.sum() if void_in_union else (union_mask & valid).sum())
+                iou = inter / union if union else 0.0
+                if inter and (iou >= 0.5 if match_ge else iou > 0.5):
+                    row[0] += 1
+                    row[3] += iou
+                    matched.add(p)
+                    hit = True
+                    break
+            if not hit:
+                row[2] += 1
+        for p in [int(i) for i in pred.unique() if i != 0]:
+            if p in matched:
+                continue
+            pm = pred == p
+            if not void_fp and int((pm & ~valid).sum()) > 0.5 * int(pm.sum()):
+                continue
+            stats.setdefault(p // 1000, [0, 0, 0, 0.0])[1] += 1
+        if not stats:
+            return 0.0
+        if pool_classes:
+            tp, fp, fn, iou = (sum(r[k] for r in stats.values()) for k in range(4))
+            return iou / (tp + fp / 2 + fn / 2)
+        if sq_only:
+            return float(np.mean([r[3] / r[0] if r[0] else 0.0 for r in stats.values()]))
+        return float(np.mean([r[3] / (r[0] + r[1] / 2 + r[2] / 2) for r in stats.values()]))
 
-    return to_coco_annotations
+    return pq
 
 
 def test_reference_passes() -> None:
-    assert exercises.check("to_coco_annotations", solutions.to_coco_annotations, verbose=False)
+    assert exercises.check("pq_single_image", solutions.pq_single_image, verbose=False)
 
 
-def test_independent_correct_solution_passes() -> None:
-    assert exercises.check("to_coco_annotations", make_solution(), verbose=False)
+def test_correct_independent_solution_passes() -> None:
+    assert exercises.check("pq_single_image", make_pq(), verbose=False)
 
 
-@pytest.mark.parametrize("mistake", ["off_by_one", "xyxy", "swapped_xy", "bytes_counts", "ids_from_zero",
-                                     "class_is_instance_id", "transposed", "area_from_box", "with_background",
-                                     "descending", "no_checks"])
+@pytest.mark.parametrize("mistake", ["match_ge", "void_in_union", "void_fp", "ignore_class", "pool_classes",
+                                     "sq_only", "no_checks"])
 def test_typical_mistakes_are_rejected(mistake: str) -> None:
-    assert not exercises.check("to_coco_annotations", make_solution(mistake), verbose=False)
+    assert not exercises.check("pq_single_image", make_pq(**{mistake: True}), verbose=False)
 
 
-def test_feedback_names_the_problem(capsys: pytest.CaptureFixture) -> None:
-    exercises.check("to_coco_annotations", make_solution("bytes_counts"))
-    assert "JSON" in capsys.readouterr().out
-    exercises.check("to_coco_annotations", make_solution("off_by_one"))
-    out = capsys.readouterr().out
-    assert "bbox" in out or "validator" in out
+def test_stub_is_not_attempted(capsys: pytest.CaptureFixture) -> None:
+    def stub(pred, gt):
+        raise NotImplementedError
+
+    assert not exercises.check("pq_single_image", stub)
+    assert "not attempted" in capsys.readouterr().out
 
 
-def test_reference_output_passes_validator_and_round_trips(tmp_path) -> None:
-    inst = torch.zeros(20, 30, dtype=torch.int64)
-    inst[2:8, 3:9] = 1
-    inst[10:20, 25:30] = 2
-    anns = solutions.to_coco_annotations(inst, {1: 4, 2: 6}, image_id=3)
-    data = {"images": [{"id": 3, "file_name": "x.png", "width": 30, "height": 20}], "annotations": anns,
-            "categories": [{"id": 4, "name": "circle"}, {"id": 6, "name": "triangle"}]}
-    (tmp_path / "annotations.json").write_text(json.dumps(data))
-    assert validate_coco(tmp_path / "annotations.json", check_images=False) == []
-    assert anns[1]["bbox"] == [25.0, 10.0, 5.0, 10.0] and anns[1]["area"] == 50
-    for a, i in zip(anns, (1, 2)):
-        assert np.array_equal(mask_utils.decode(a["segmentation"]), (inst == i).numpy())
-        assert a["bbox"] == [float(v) for v in mask_utils.toBbox(a["segmentation"])]
+@pytest.mark.parametrize("seed", range(20))
+def test_reference_agrees_with_course_metric(seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    pred, gt = _random_pair(gen)
+    assert solutions.pq_single_image(pred, gt) == pytest.approx(pq_image_stats(pred, gt).average()["pq"], abs=1e-12)

@@ -10,7 +10,7 @@ from course_utils.data import InstanceDataset
 from course_utils.metrics import detection as D
 
 
-def test_lesson05_detections_hand_ap_equals_pycocotools():
+def test_lesson06_detections_hand_ap_equals_pycocotools():
     raw, kept, targets = D.demo_detections()
     for preds in (raw, kept):
         ours, coco = D.detection_ap(preds, targets), D.coco_bbox_ap(preds, targets)

@@ -13,7 +13,7 @@ to use the skips.
 Any input size works: the image is padded (replicating its edge) up to a multiple of 32 and the
 logits are cropped back, so the output is exactly (B, C, H, W) for an (B, 3, H, W) input.
 
-Building and loading (used by lessons 03, 05 and 08)::
+Building and loading (used by lessons 03, 05 and 09)::
 
     from course_utils.models import FCNConfig, build_fcn
     from course_utils.train.fcn import load_fcn

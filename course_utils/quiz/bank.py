@@ -70,7 +70,7 @@ def lesson_key(lesson: str | int) -> str:
     text = str(lesson).strip()
     if text.isdigit():
         return text.zfill(2)
-    raise ValueError(f"A lesson is a number from 00 to 09, like \"04\"; got {lesson!r}.")
+    raise ValueError(f"A lesson is a number from 00 to 10, like \"04\"; got {lesson!r}.")
 
 
 def _text(value: Any) -> bool:

@@ -1,54 +1,69 @@
-"""Lesson 09, back of the book: your own label images -> COCO annotations."""
+"""Lesson 09, back of the book: panoptic quality of one image, written to be read.
+
+The course's own metric (``course_utils.metrics.panoptic``) computes the same numbers with one
+joint histogram instead of a loop over segment pairs; the tests check that both agree.
+"""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 
-__all__ = ["to_coco_annotations"]
+__all__ = ["pq_single_image"]
 
 
-def to_coco_annotations(instance_map: torch.Tensor, classes: dict[int, int], image_id: int,
-                        first_id: int = 1) -> list[dict]:
-    """COCO annotations, one per object, from a label image of instance ids and a class per id.
+def pq_single_image(pred: torch.Tensor, gt: torch.Tensor) -> float:
+    """Panoptic quality of one image: per-class PQ over matched segments, averaged over classes.
+
+    Segment ids follow the course's convention: class = ``id // 1000``, id 0 = void.
 
     Args:
-        instance_map: (H, W) integer label image; 0 = background, each other value one object.
-        classes: ``{instance id: category id}`` (category ids >= 1); ids absent from the map are skipped.
-        image_id: the COCO id of the image the objects are in.
-        first_id: annotation id of the first object; the others follow (first_id + 1, ...).
+        pred: (H, W) int predicted segment ids.
+        gt: (H, W) int ground-truth segment ids.
 
     Returns:
-        one dict per instance id present, in increasing instance-id order, with ``id``,
-        ``image_id``, ``category_id``, ``segmentation`` (compressed RLE, ``counts`` a str),
-        ``area`` (pixels), ``bbox`` [x, y, width, height] and ``iscrowd`` 0; JSON-ready.
+        PQ as a Python float: the mean over classes with TP + FP + FN > 0 of
+        ``sum(IoU of matches) / (TP + FP / 2 + FN / 2)``.
 
     Raises:
-        ValueError: the map is not 2-D, an object has no class, or a class is < 1.
+        ValueError: maps of different shapes, or maps without pixels.
     """
-    if instance_map.dim() != 2:
-        raise ValueError(f"instance_map must be an (H, W) label image, got shape {tuple(instance_map.shape)}")
-    present = [int(i) for i in torch.unique(instance_map) if int(i) != 0]
-    missing = [i for i in present if i not in classes]
-    if missing:
-        raise ValueError(f"instance ids {missing} are in the map but have no class in `classes`")
-    annotations = []
-    for k, inst in enumerate(present):
-        category = int(classes[inst])
-        if category < 1:
-            raise ValueError(f"instance {inst} has category {category}; 0 means background, use ids >= 1")
-        mask = (instance_map == inst).cpu().numpy().astype(np.uint8)  # (H, W)
-        rle = mask_utils.encode(np.asfortranarray(mask))  # pycocotools wants column-major (Fortran) order
-        ys, xs = np.nonzero(mask)
-        x0, y0 = int(xs.min()), int(ys.min())
-        annotations.append({
-            "id": first_id + k,
-            "image_id": int(image_id),
-            "category_id": category,
-            "segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")},
-            "area": int(mask.sum()),
-            "bbox": [float(x0), float(y0), float(xs.max() + 1 - x0), float(ys.max() + 1 - y0)],  # +1: count pixels
-            "iscrowd": 0,
-        })
-    return annotations
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred and gt must have the same shape, got {tuple(pred.shape)} and {tuple(gt.shape)}")
+    if gt.numel() == 0:
+        raise ValueError("the maps have no pixels, so there is nothing to score")
+    pred, gt = pred.long(), gt.long()
+    valid = gt != 0  # void ground truth is ignored
+    pred_ids = [int(i) for i in torch.unique(pred) if i != 0]
+    gt_ids = [int(i) for i in torch.unique(gt) if i != 0]
+
+    tp, fp, fn, iou_sum = {}, {}, {}, {}  # per class
+    matched_pred = set()
+    for g in gt_ids:
+        c = g // 1000
+        g_mask = gt == g
+        for p in pred_ids:
+            if p // 1000 != c:
+                continue  # only segments of the same class can match
+            p_mask = pred == p
+            inter = int((g_mask & p_mask).sum())
+            union = int(((g_mask | p_mask) & valid).sum())  # predicted pixels on void do not count
+            if inter > 0 and inter / union > 0.5:  # > 0.5 makes a match unique: no assignment needed
+                tp[c] = tp.get(c, 0) + 1
+                iou_sum[c] = iou_sum.get(c, 0.0) + inter / union
+                matched_pred.add(p)
+                break
+        else:
+            fn[c] = fn.get(c, 0) + 1
+    for p in pred_ids:
+        if p in matched_pred:
+            continue
+        p_mask = pred == p
+        if int((p_mask & ~valid).sum()) > 0.5 * int(p_mask.sum()):
+            continue  # mostly on void: not counted as a false positive
+        fp[p // 1000] = fp.get(p // 1000, 0) + 1
+
+    classes = set(tp) | set(fp) | set(fn)
+    if not classes:
+        return 0.0
+    pqs = [iou_sum.get(c, 0.0) / (tp.get(c, 0) + 0.5 * fp.get(c, 0) + 0.5 * fn.get(c, 0)) for c in classes]
+    return float(sum(pqs) / len(pqs))

@@ -1,4 +1,4 @@
-"""Lesson 07's recipe: training, saving and loading the course's Mask R-CNN (also used by lessons 08-09).
+"""Lesson 07's recipe: training, saving and loading the course's Mask R-CNN (also used by lessons 09-10).
 
 ``train_maskrcnn(cfg)`` generates the training scenes once (``loaders.SceneBatches``), then calls
 the course's one training loop, ``fit``, which sums the five loss terms and records each of them.
