@@ -70,7 +70,42 @@ def _check_unet_deeplab(nb: nbformat.NotebookNode) -> None:
     assert record["value"] >= bar, f"U-Net val mIoU {record['value']:.3f} < {bar} (whole schedule: {whole['U-Net']})"
 
 
-RESULT_CHECKS = {"04_unet_deeplab": _check_unet_deeplab}
+def _check_one_stage(nb: nbformat.NotebookNode) -> None:
+    """Lesson 08's results as it prints them: the one-stage model's mask AP and AP50 (spec section 7: >= 0.70 and
+    >= 0.92) when its whole schedule ran, and its batch-1 latency beside Mask R-CNN's on the same machine.
+
+    As in lesson 04, a CPU slow enough for the time budget to cut training short must say so in the training
+    cell's line, and the model must still have learned the shapes (mask AP >= 0.60); the bars are then left to
+    the benchmark.
+    """
+    from course_utils.tools.headline import find_headline
+
+    text = _text_outputs(nb)
+    record = find_headline(nb)
+    assert record is not None and record["name"].startswith("one-stage val mask AP"), record
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "train_yolact(recipe" in c.source)
+    printed = _text_outputs(nbformat.v4.new_notebook(cells=[cell]))
+    said = re.search(r"^one-stage: \d+ steps in .* \((the whole schedule|cut short by its time budget)\)", printed,
+                     flags=re.M)
+    assert said, printed[-3000:]
+    cut = said.group(1) == "cut short by its time budget"
+    assert cut == ("Training stopped at its time budget" in printed), said.group(0)
+    scores = re.search(r"^one-stage on the \d+ validation scenes: mask AP ([0-9.]+), AP50 ([0-9.]+)", text, flags=re.M)
+    assert scores, text[-3000:]
+    ap, ap50 = float(scores.group(1)), float(scores.group(2))
+    assert abs(ap - record["value"]) < 1e-3
+    if cut:
+        assert ap >= 0.60, f"mask AP {ap:.3f} after a training cut short by its budget"
+    else:
+        assert ap >= 0.70 and ap50 >= 0.92, (ap, ap50)
+    speed = re.search(r"batch-1 latency ([0-9.]+) ms vs ([0-9.]+) ms \((faster|slower)\)", text)
+    assert speed, text[-3000:]
+    # The bar (faster than Mask R-CNN) is the benchmark's: the margin is small on a CPU and a busy machine's
+    # timing noise could flip it; a one-stage model twice as slow as Mask R-CNN is a regression either way.
+    assert float(speed.group(1)) < 2 * float(speed.group(2)), speed.group(0)
+
+
+RESULT_CHECKS = {"04_unet_deeplab": _check_unet_deeplab, "08_one_stage_instance_segmentation": _check_one_stage}
 """Per-lesson assertions on an executed notebook's printed results."""
 
 
