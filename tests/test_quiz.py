@@ -377,3 +377,19 @@ def test_answers_record_first_try_and_wrong_answers(progress_file: Path, capsys)
     assert data["00-sky-percent"]["wrong_answers"] == {"40": 1}
     assert data["00-sky-class-name"]["wrong_answers"] == {"'grass'": 1}
     assert data["00-where-progress"]["first_correct"] is True and "wrong_answers" not in data["00-where-progress"]
+
+
+def test_no_widgets_while_nbgrader_runs_the_notebook(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import IPython
+
+    class ZMQInteractiveShell:  # what a Jupyter kernel's shell is called
+        pass
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: ZMQInteractiveShell())
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert quiz.widgets_available()
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert not quiz.widgets_available()
+    quiz.show("00")
+    out = capsys.readouterr().out
+    assert "00-image-shape" in out and "quiz.answer(" in out  # the text view, nothing to click
