@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Write the course's sample dataset (train/ and val/ in COCO layout).")
     data.add_argument("--out", default=None, help="destination folder (default: data/ at the repository root)")
     data.set_defaults(func=_cmd_make_data)
-    grader = sub.add_parser("nbgrader", help="write an nbgrader course folder: one assignment per lesson with exercises",
+    grader = sub.add_parser("nbgrader", help="write an nbgrader course folder: an assignment per lesson with exercises",
                             description="Write OUT/source/<lesson>/<lesson>.ipynb for every lesson with a mini "
                                         "assignment (reference solutions, autograded checks with hidden cases) and "
                                         "OUT/nbgrader_config.py.")

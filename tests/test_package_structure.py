@@ -30,8 +30,8 @@ LAYERS = [  # (module prefix, layer): a module may import its own layer and the 
     ("course_utils.engine", 4),
     ("course_utils.__main__", 5), ("course_utils", 5),
 ]
-"""lessons -> tools / viz / quiz / exercises / solutions / progress.report and .classroom / engine -> train / metrics -> models
--> data -> paths / device / the progress store / course_map (CONTRIBUTING.md)."""
+"""lessons -> tools / viz / quiz / exercises / solutions / progress.report and .classroom / engine -> train / metrics
+-> models -> data -> paths / device / the progress store / course_map (CONTRIBUTING.md)."""
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80

@@ -114,3 +114,13 @@ def test_read_leaves_a_damaged_file_where_it_is(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="JSONDecodeError"):
         progress.read(file)
     assert [p.name for p in tmp_path.iterdir()] == ["p.json"]
+
+
+def test_nothing_is_recorded_while_nbgrader_runs(progress_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    progress.record_question("00-image-shape", True)
+    progress.record_exercise("count_pixels_of_class", False, "a case")
+    assert not progress_file.exists()
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    progress.record_question("00-image-shape", True)
+    assert progress_file.exists()

@@ -22,7 +22,8 @@ from .compare import clone, compare, summarize
 from .core import DEFAULT_TIMEOUT, REGISTRY, Case, Exercise, exercise
 from .grading import grade
 
-__all__ = ["check", "grade", "run_check", "CheckResult", "NAMES", "reference", "cases", "lesson_of", "names_for_lesson", "Case", "Exercise", "exercise",
+__all__ = ["check", "grade", "run_check", "CheckResult",
+           "NAMES", "reference", "cases", "lesson_of", "names_for_lesson", "Case", "Exercise", "exercise",
            "REGISTRY", "DEFAULT_TIMEOUT", "clone", "compare", "summarize", "run_limited"]
 
 _LESSON_MODULE = re.compile(r"^lesson\d\d$")

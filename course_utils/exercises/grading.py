@@ -79,8 +79,7 @@ def _grade(name: str, fn: Callable, hidden_seed: int | None, timeout: float | No
             message = f"{name}: hidden cases not run, because the function {said} (see the autograded cell above)."
             print(f"✘ {message}", file=sys.stderr if autograding() else sys.stdout)
             return
-    # The learner's own runs count in their progress file; the hidden cases and the autograder's runs do not.
-    result = run_check(name, fn, timeout=timeout, seed=hidden_seed, hidden=hidden,
-                       record=not hidden and not autograding())
+    # The learner's own runs count in their progress file, hidden cases do not (nor does anything nbgrader runs).
+    result = run_check(name, fn, timeout=timeout, seed=hidden_seed, hidden=hidden, record=not hidden)
     if not result.passed and autograding():
         print(f"Points lost: {reason(name, result, hidden)}", file=sys.stderr)

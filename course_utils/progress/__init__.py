@@ -15,7 +15,8 @@ before these fields existed simply lack them.
 
 Where it lives: ``set_path(path)`` if called, else ``$COURSE_PROGRESS``, else ``progress.json`` at the
 course root. Writes are atomic (temporary file, then rename). A damaged file is renamed aside
-(``progress.json.damaged-<timestamp>``) with a warning; recording progress never stops a lesson.
+(``progress.json.damaged-<timestamp>``) with a warning; recording progress never stops a lesson. Nothing
+is recorded while nbgrader executes a notebook (``NBGRADER_EXECUTION`` is set): grading is not trying.
 
 This package's ``__init__`` is the plain store: it imports nothing of the course but ``course_utils.paths``,
 so ``quiz`` and ``exercises`` may record through it. The per-lesson table built on it is in
@@ -151,6 +152,8 @@ def _write(file: Path, data: dict[str, Any]) -> None:
 
 def _update(section: str, key: str, ok: bool, flag: str, miss: tuple[str, str | None]) -> None:
     """Count one attempt; ``miss`` is (the map of misses, the miss to count or None)."""
+    if os.environ.get("NBGRADER_EXECUTION"):  # nbgrader grading a notebook is not the learner trying
+        return
     file = path()
     with _lock:
         try:
