@@ -150,8 +150,8 @@ def _grade_cells(name: str, hidden_seed: int) -> list[nbformat.NotebookNode]:
         f'exercises.grade("{name}", {name})',
         metadata=_meta(f"{name}-check", solution=False, grade=True, points=VISIBLE_POINTS))
     hidden = nbformat.v4.new_code_cell(
-        f"# Autograded ({HIDDEN_POINTS} point{'s' if HIDDEN_POINTS > 1 else ''}): hidden cases of the same kinds "
-        "with other inputs (not shown).\n"
+        f"# Autograded ({HIDDEN_POINTS} point{'s' if HIDDEN_POINTS > 1 else ''}) when your work is graded: hidden "
+        "cases of the same kinds with other inputs, not shown here.\n"
         f'### BEGIN HIDDEN TESTS\nexercises.grade("{name}", {name}, hidden_seed={hidden_seed})\n'
         "### END HIDDEN TESTS",
         metadata=_meta(f"{name}-hidden", solution=False, grade=True, points=HIDDEN_POINTS))
