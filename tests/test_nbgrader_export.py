@@ -139,3 +139,20 @@ def test_command_line(tmp_path: Path, capsys) -> None:
     (tmp_path / "file").write_text("x")
     assert main(["nbgrader", str(tmp_path / "file")]) == 1
     assert "is a file" in capsys.readouterr().out
+
+
+def test_lessons_find_their_files_from_anywhere(course) -> None:
+    """An assignment runs in another folder than notebooks/: no path may be relative to notebooks/."""
+    _, written = course
+    for a in written:
+        for cell in nbformat.read(a.path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            in_text = {id(part) for f in ast.walk(tree) if isinstance(f, ast.JoinedStr) for part in f.values}
+            relative = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                        and id(n) not in in_text and (n.value == ".." or n.value.startswith(("../", "..\\")))]
+            assert not relative, f"{a.name}: {relative} depends on running from notebooks/; use the package's paths"
