@@ -9,8 +9,9 @@ LAB_PORT ?= 8888
 LAB_TOKEN ?=
 LAB_BROWSER ?= true
 PYTEST_ARGS ?=
+ASSIGNMENTS ?= build/nbgrader
 
-.PHONY: lab serve-lab test course bench bench-one-core check lint data clean
+.PHONY: lab serve-lab test course bench bench-one-core check lint data assignments clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,10 @@ lint: $(STAMP)
 
 data: $(STAMP)
 	$(PY) -m course_utils make-data
+
+# An nbgrader course folder (one assignment per lesson with a mini assignment) in $(ASSIGNMENTS).
+assignments: $(STAMP)
+	$(PY) -m course_utils nbgrader $(ASSIGNMENTS)
 
 clean:
 	rm -rf build checkpoints .pytest_cache

@@ -50,7 +50,7 @@ def test_reference_passes_and_is_recorded(toy, progress_file: Path, capsys) -> N
     ok, out = run(toy_reference, capsys)
     assert ok and "all 3 cases pass" in out
     record = json.loads(progress_file.read_text())["exercises"][TOY]
-    assert record == {"attempts": 1, "passed": True, "last": record["last"]}
+    assert record == {"attempts": 1, "passed": True, "first_passed": True, "last": record["last"]}
 
 
 def test_wrong_values_show_case_inputs_expected_got_hint(toy, capsys) -> None:

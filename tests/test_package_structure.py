@@ -26,11 +26,12 @@ LAYERS = [  # (module prefix, layer): a module may import its own layer and the 
     ("course_utils.models", 2),
     ("course_utils.metrics", 3), ("course_utils.train", 3),
     ("course_utils.viz", 4), ("course_utils.tools", 4), ("course_utils.quiz", 4), ("course_utils.exercises", 4),
-    ("course_utils.solutions", 4), ("course_utils.progress.report", 4), ("course_utils.engine", 4),
+    ("course_utils.solutions", 4), ("course_utils.progress.report", 4), ("course_utils.progress.classroom", 4),
+    ("course_utils.engine", 4),
     ("course_utils.__main__", 5), ("course_utils", 5),
 ]
-"""lessons -> tools / viz / quiz / exercises / solutions / progress.report / engine -> train / metrics -> models
--> data -> paths / device / the progress store / course_map (CONTRIBUTING.md)."""
+"""lessons -> tools / viz / quiz / exercises / solutions / progress.report and .classroom / engine -> train / metrics
+-> models -> data -> paths / device / the progress store / course_map (CONTRIBUTING.md)."""
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80

@@ -93,3 +93,34 @@ def test_reset(progress_file: Path) -> None:
     progress.reset()
     assert progress.load() == {"version": 1, "questions": {}, "exercises": {}}
     assert os.path.exists(progress_file)
+
+
+def test_first_result_and_misses_are_kept(progress_file: Path) -> None:
+    progress.record_exercise("count_pixels_of_class", False, "an empty map")
+    progress.record_exercise("count_pixels_of_class", False, "an empty map")
+    progress.record_exercise("count_pixels_of_class", False, "a random map")
+    progress.record_exercise("count_pixels_of_class", True, "ignored when passed")
+    record = json.loads(progress_file.read_text())["exercises"]["count_pixels_of_class"]
+    assert record["first_passed"] is False and record["passed"] is True and record["attempts"] == 4
+    assert record["failed_cases"] == {"an empty map": 2, "a random map": 1}
+
+
+def test_read_leaves_a_damaged_file_where_it_is(tmp_path: Path) -> None:
+    file = tmp_path / "p.json"
+    file.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a course progress record"):
+        progress.read(file)
+    file.write_text("{oops")
+    with pytest.raises(ValueError, match="JSONDecodeError"):
+        progress.read(file)
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]
+
+
+def test_nothing_is_recorded_while_nbgrader_runs(progress_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    progress.record_question("00-image-shape", True)
+    progress.record_exercise("count_pixels_of_class", False, "a case")
+    assert not progress_file.exists()
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    progress.record_question("00-image-shape", True)
+    assert progress_file.exists()

@@ -360,3 +360,36 @@ def test_snapshot_keeps_the_static_form_when_no_widget_state_was_saved(bank) -> 
         model_id: {"model_name": "HTMLModel", "state": {"value": "<b>saved state</b>"}}}}}
     out = snapshot_widgets(nb).cells[0].outputs
     assert out[0].data["text/html"].endswith("<b>saved state</b></div>"), "saved widget state still wins"
+
+
+def test_answers_record_first_try_and_wrong_answers(progress_file: Path, capsys) -> None:
+    quiz.answer("00-image-shape", "b")
+    quiz.answer("00-image-shape", "(b)")
+    quiz.answer("00-image-shape", "a")
+    quiz.answer("00-mini-assignments", ["c", "a"])  # wrong: misses a right option
+    quiz.answer("00-sky-percent", "40")
+    quiz.answer("00-sky-class-name", "  Grass. ")
+    quiz.answer("00-where-progress", 0)  # right at once
+    data = json.loads(progress_file.read_text())["questions"]
+    assert data["00-image-shape"]["first_correct"] is False and data["00-image-shape"]["correct"] is True
+    assert data["00-image-shape"]["wrong_answers"] == {"b": 2}
+    assert data["00-mini-assignments"]["wrong_answers"] == {"a, c": 1}
+    assert data["00-sky-percent"]["wrong_answers"] == {"40": 1}
+    assert data["00-sky-class-name"]["wrong_answers"] == {"'grass'": 1}
+    assert data["00-where-progress"]["first_correct"] is True and "wrong_answers" not in data["00-where-progress"]
+
+
+def test_no_widgets_while_nbgrader_runs_the_notebook(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import IPython
+
+    class ZMQInteractiveShell:  # what a Jupyter kernel's shell is called
+        pass
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: ZMQInteractiveShell())
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert quiz.widgets_available()
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert not quiz.widgets_available()
+    quiz.show("00")
+    out = capsys.readouterr().out
+    assert "00-image-shape" in out and "quiz.answer(" in out  # the text view, nothing to click

@@ -17,11 +17,13 @@ import re
 import warnings
 from collections.abc import Callable
 
-from .checker import check, run_limited
+from .checker import CheckResult, check, run_check, run_limited
 from .compare import clone, compare, summarize
 from .core import DEFAULT_TIMEOUT, REGISTRY, Case, Exercise, exercise
+from .grading import grade
 
-__all__ = ["check", "NAMES", "reference", "cases", "lesson_of", "names_for_lesson", "Case", "Exercise", "exercise",
+__all__ = ["check", "grade", "run_check", "CheckResult",
+           "NAMES", "reference", "cases", "lesson_of", "names_for_lesson", "Case", "Exercise", "exercise",
            "REGISTRY", "DEFAULT_TIMEOUT", "clone", "compare", "summarize", "run_limited"]
 
 _LESSON_MODULE = re.compile(r"^lesson\d\d$")

@@ -18,7 +18,7 @@ from .. import progress
 from .compare import clone, compare, summarize
 from .core import REGISTRY, Case, Exercise
 
-__all__ = ["check", "run_limited", "Outcome"]
+__all__ = ["check", "run_check", "run_limited", "Outcome", "CheckResult"]
 
 
 class _Stopped(BaseException):
@@ -146,9 +146,36 @@ def _report_failure(ex: Exercise, ref: Callable, index: int, total: int, case: C
     print("\n".join(lines))
 
 
-def _record(name: str, passed: bool) -> None:
+def visible_kind(ex: Exercise, description: str) -> str | None:
+    """``description`` when the check's own cases have a case of that name, else None.
+
+    A hidden case is named only through a visible case of the same kind, so a description that holds the
+    hidden case's random inputs never reaches the learner.
+    """
     try:
-        progress.record_exercise(name, passed)
+        visible = {c.description for c in ex.make_cases(torch.Generator().manual_seed(ex.seed))}
+    except Exception:  # noqa: BLE001 - the visible cases already failed to build: say nothing more
+        return None
+    return description if description in visible else None
+
+
+def _report_hidden(ex: Exercise, ref: Callable, index: int, total: int, case: Case, expected: str, got: str,
+                   problem: str, where: str | None = None) -> None:
+    """A failing hidden case: its kind when the check shows one like it, and a hint; never inputs or results."""
+    kind = visible_kind(ex, case.description)
+    what = f"a case like the check's '{kind}'" if kind else "a case with random inputs"
+    lines = [f"✘ {ex.name}: hidden case {index} of {total} failed: {what}",
+             "   (hidden cases are of the same kinds as the check's, with other random inputs; "
+             "their inputs and results are not shown)"]
+    hint = (case.hint if kind else None) or ex.hint
+    if hint:
+        lines.append(f"   hint:     {hint}")
+    print("\n".join(lines))
+
+
+def _record(name: str, passed: bool, failed_case: str | None = None) -> None:
+    try:
+        progress.record_exercise(name, passed, failed_case)
     except Exception as err:  # noqa: BLE001 - progress is a convenience, never a reason to fail a check
         print(f"(progress not saved: {err})")
 
@@ -157,6 +184,18 @@ def _get_reference(name: str) -> Callable | None:
     from .. import solutions
 
     return getattr(solutions, name, None)
+
+
+@dataclass
+class CheckResult:
+    """What one check found (``check`` returns only ``passed``; graders also need the reason)."""
+
+    passed: bool  # every case agreed with the reference
+    status: str  # "pass", "fail", "not attempted" (the stub), or "stopped" (a bad call or a problem in the course)
+    total: int = 0  # number of cases
+    index: int = 0  # 1-based number of the first failing case (0 when none failed)
+    case: str | None = None  # its description (hidden cases: a visible case's of the same kind, or None)
+    problem: str = ""  # what was wrong with it, in one sentence
 
 
 @dataclass
@@ -170,16 +209,19 @@ class _Run:
     limit: float  # seconds per call of ``fn``
     total: int  # number of cases
     out: Callable  # print, or a no-op when not verbose
-    printer: Callable  # _report_failure, or a no-op when not verbose
+    printer: Callable  # _report_failure (_report_hidden for hidden cases), or a no-op when not verbose
+    failure: tuple[int, str, str] | None = None  # (index, description, problem) of the failing case
+    not_attempted: bool = False  # the learner's function still raises NotImplementedError
 
     def fail(self, index: int, case: Case, expected: str, got: str, problem: str, where: str | None = None) -> str:
-        """Report a failed case (when verbose) and say so."""
+        """Report a failed case (when verbose), remember it and say so."""
         self.printer(self.ex, self.ref, index, self.total, case, expected, got, problem, where)
+        self.failure = (index, case.description, problem)
         return "fail"
 
 
-def _prepare(name: str, fn: Callable, timeout: float | None,
-             out: Callable) -> tuple[Exercise, Callable, float, list[Case]] | None:
+def _prepare(name: str, fn: Callable, timeout: float | None, out: Callable,
+             seed: int | None = None) -> tuple[Exercise, Callable, float, list[Case]] | None:
     """The exercise, its reference, the time limit and the cases; None (after a message) when one is missing."""
     if not isinstance(name, str) or name not in REGISTRY:
         names = ", ".join(sorted(REGISTRY)) or "(none yet)"
@@ -197,7 +239,7 @@ def _prepare(name: str, fn: Callable, timeout: float | None,
         out(f"The course has no reference solution for {name!r} yet (a problem in the course, not in your code).")
         return None
     limit = float(timeout if timeout is not None else ex.timeout)
-    gen = torch.Generator().manual_seed(ex.seed)
+    gen = torch.Generator().manual_seed(ex.seed if seed is None else int(seed))
     try:
         cases = list(ex.make_cases(gen))
     except Exception as err:  # noqa: BLE001
@@ -218,22 +260,49 @@ def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool =
     Returns:
         True when ``fn`` agrees with the reference on every case, else False. Never raises.
     """
+    return run_check(name, fn, timeout=timeout, verbose=verbose).passed
+
+
+def run_check(name: str, fn: Callable, timeout: float | None = None, verbose: bool = True, seed: int | None = None,
+              hidden: bool = False, record: bool = True) -> CheckResult:
+    """``check`` with its reason: the same cases (or those of another seed), the first failure described.
+
+    Args:
+        name: the exercise name.
+        fn: the learner's function.
+        timeout: seconds per call of ``fn`` (default: the exercise's own).
+        verbose: print the feedback.
+        seed: seed of the cases' random inputs (default: the exercise's, i.e. the cases ``check`` shows).
+        hidden: hidden cases: a failure names the kind of case and the hint only.
+        record: count the attempt in the progress file (an autograder does not).
+
+    Returns:
+        a ``CheckResult``. Never raises.
+    """
     out = print if verbose else (lambda *a, **k: None)
-    prepared = _prepare(name, fn, timeout, out)
+    prepared = _prepare(name, fn, timeout, out, seed)
     if prepared is None:
-        return False
+        return CheckResult(False, "stopped")
     ex, ref, limit, cases = prepared
-    printer = _report_failure if verbose else (lambda *a, **k: None)
+    printer = (_report_hidden if hidden else _report_failure) if verbose else (lambda *a, **k: None)
     run = _Run(name, ex, ref, fn, limit, len(cases), out, printer)
     for index, case in enumerate(cases, start=1):
         verdict = _check_case(run, index, case)
-        if verdict == "fail":
-            _record(name, False)
-        if verdict != "pass":
-            return False
-    out(f"✔ {name}: all {run.total} cases pass. Well done!")
-    _record(name, True)
-    return True
+        if verdict == "pass":
+            continue
+        if run.failure is not None:
+            if record:
+                _record(name, False, run.failure[1])
+            at, description, problem = run.failure
+            if hidden:  # only what a visible case already shows
+                description, problem = visible_kind(ex, description), ""
+            return CheckResult(False, "fail", run.total, at, description, problem)
+        return CheckResult(False, "not attempted" if run.not_attempted else "stopped", run.total)
+    which = "hidden cases" if hidden else "cases"
+    out(f"✔ {name}: all {run.total} {which} pass." + ("" if hidden else " Well done!"))
+    if record:
+        _record(name, True)
+    return CheckResult(True, "pass", run.total)
 
 
 def _check_case(run: _Run, index: int, case: Case) -> str:
@@ -279,6 +348,7 @@ def _error_verdict(run: _Run, index: int, case: Case, want: str, err: BaseExcept
                    ref_error: BaseException | None) -> str:
     """The verdict on a case where the learner's function raised ``err``."""
     if isinstance(err, NotImplementedError):
+        run.not_attempted = True
         run.out(f"✎ {run.name}: not attempted yet. Replace `raise NotImplementedError` with your code, "
                 "run that cell, then run this check again.")
         return "stop"

@@ -3,12 +3,20 @@
 The file is plain JSON, so a teacher can read it::
 
     {"version": 1,
-     "questions": {"00-what-is-a-pixel": {"attempts": 2, "correct": true, "last": "2025-01-01T10:00:00"}},
-     "exercises": {"count_pixels_of_class": {"attempts": 1, "passed": false, "last": "..."}}}
+     "questions": {"00-what-is-a-pixel": {"attempts": 2, "correct": true, "first_correct": false,
+                                          "wrong_answers": {"b": 1}, "last": "2025-01-01T10:00:00"}},
+     "exercises": {"count_pixels_of_class": {"attempts": 1, "passed": false, "first_passed": false,
+                                             "failed_cases": {"an empty map": 1}, "last": "..."}}}
+
+``first_correct`` / ``first_passed`` keep the result of the first attempt; ``wrong_answers`` counts each wrong
+answer given (an option letter, a number, a phrase) and ``failed_cases`` each failing case of a check, so a
+teacher's class report (``course_utils.progress.classroom``) can say what to teach again. Files written
+before these fields existed simply lack them.
 
 Where it lives: ``set_path(path)`` if called, else ``$COURSE_PROGRESS``, else ``progress.json`` at the
 course root. Writes are atomic (temporary file, then rename). A damaged file is renamed aside
-(``progress.json.damaged-<timestamp>``) with a warning; recording progress never stops a lesson.
+(``progress.json.damaged-<timestamp>``) with a warning; recording progress never stops a lesson. Nothing
+is recorded while nbgrader executes a notebook (``NBGRADER_EXECUTION`` is set): grading is not trying.
 
 This package's ``__init__`` is the plain store: it imports nothing of the course but ``course_utils.paths``,
 so ``quiz`` and ``exercises`` may record through it. The per-lesson table built on it is in
@@ -28,7 +36,7 @@ from typing import Any
 
 from .. import paths
 
-__all__ = ["path", "set_path", "load", "record_question", "record_exercise", "reset"]
+__all__ = ["path", "set_path", "load", "read", "record_question", "record_exercise", "reset"]
 
 _VERSION = 1
 _path_override: Path | None = None
@@ -85,6 +93,29 @@ def _set_aside(file: Path, reason: str) -> None:
                   UserWarning, stacklevel=3)
 
 
+def read(file: str | os.PathLike) -> dict[str, Any]:
+    """Read one progress file as it is, without changing or moving it (a teacher reading learners' files).
+
+    Args:
+        file: the JSON file.
+
+    Returns:
+        a dict with ``questions`` and ``exercises`` maps. Raises ``ValueError`` with the reason when the
+        file cannot be read or is not a course progress record (``OSError`` when it cannot be opened).
+    """
+    file = Path(file)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"{type(err).__name__}: {err}") from None
+    if not _valid(data):
+        raise ValueError("it is not a course progress record")
+    data.setdefault("questions", {})
+    data.setdefault("exercises", {})
+    data["version"] = _VERSION
+    return data
+
+
 def load(file: str | os.PathLike | None = None) -> dict[str, Any]:
     """Read the progress file (an empty record when it does not exist or is damaged).
 
@@ -98,17 +129,10 @@ def load(file: str | os.PathLike | None = None) -> dict[str, Any]:
     if not file.exists():
         return _empty()
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        _set_aside(file, f"{type(err).__name__}: {err}")
+        return read(file)
+    except (OSError, ValueError) as err:
+        _set_aside(file, str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}")
         return _empty()
-    if not _valid(data):
-        _set_aside(file, "it is not a course progress record")
-        return _empty()
-    data.setdefault("questions", {})
-    data.setdefault("exercises", {})
-    data["version"] = _VERSION
-    return data
 
 
 def _write(file: Path, data: dict[str, Any]) -> None:
@@ -126,16 +150,25 @@ def _write(file: Path, data: dict[str, Any]) -> None:
         raise
 
 
-def _update(section: str, key: str, ok: bool, flag: str) -> None:
+def _update(section: str, key: str, ok: bool, flag: str, miss: tuple[str, str | None]) -> None:
+    """Count one attempt; ``miss`` is (the map of misses, the miss to count or None)."""
+    if os.environ.get("NBGRADER_EXECUTION"):  # nbgrader grading a notebook is not the learner trying
+        return
     file = path()
     with _lock:
         try:
             data = load(file)
             entry = data[section].get(key)
             if not isinstance(entry, dict):
-                entry = {"attempts": 0, flag: False}
+                entry = {"attempts": 0, flag: False, f"first_{flag}": bool(ok)}
             entry["attempts"] = int(entry.get("attempts", 0)) + 1
             entry[flag] = bool(entry.get(flag, False)) or bool(ok)
+            misses, what = miss
+            if what is not None and not ok:
+                counts = entry.get(misses) if isinstance(entry.get(misses), dict) else {}
+                label = str(what)[:120]
+                counts[label] = int(counts.get(label, 0)) + 1
+                entry[misses] = counts
             entry["last"] = datetime.now().isoformat(timespec="seconds")
             data[section][key] = entry
             _write(file, data)
@@ -147,14 +180,26 @@ def _update(section: str, key: str, ok: bool, flag: str) -> None:
                               UserWarning, stacklevel=3)
 
 
-def record_question(qid: str, correct: bool) -> None:
-    """Count one attempt at question ``qid`` and whether it was right (``correct`` stays True once reached)."""
-    _update("questions", qid, correct, "correct")
+def record_question(qid: str, correct: bool, answer: str | None = None) -> None:
+    """Count one attempt at question ``qid`` and whether it was right (``correct`` stays True once reached).
+
+    Args:
+        qid: the question id.
+        correct: whether this attempt was right.
+        answer: the answer given, in short ("b", "a, c", "12.5"); counted in ``wrong_answers`` when wrong.
+    """
+    _update("questions", qid, correct, "correct", ("wrong_answers", answer))
 
 
-def record_exercise(name: str, passed: bool) -> None:
-    """Count one check of exercise ``name`` and whether it passed (``passed`` stays True once reached)."""
-    _update("exercises", name, passed, "passed")
+def record_exercise(name: str, passed: bool, failed_case: str | None = None) -> None:
+    """Count one check of exercise ``name`` and whether it passed (``passed`` stays True once reached).
+
+    Args:
+        name: the exercise name.
+        passed: whether every case passed.
+        failed_case: the description of the first failing case; counted in ``failed_cases``.
+    """
+    _update("exercises", name, passed, "passed", ("failed_cases", failed_case))
 
 
 def reset() -> None:

@@ -8,6 +8,7 @@ and returns True or False. Banks live in ``course_utils/questions/NN.json`` (see
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,7 +36,13 @@ __all__ = ["show", "answer", "hint", "grade", "Feedback", "load_bank", "load_all
 
 
 def widgets_available() -> bool:
-    """True inside a Jupyter kernel with ipywidgets installed (where widgets can be shown)."""
+    """True inside a Jupyter kernel with ipywidgets installed (where widgets can be shown).
+
+    False while nbgrader executes the notebook (``NBGRADER_EXECUTION`` is set): an autograder has no one to
+    click, and the graded copy and its feedback page then show the questions as text.
+    """
+    if os.environ.get("NBGRADER_EXECUTION"):
+        return False
     try:
         from IPython import get_ipython
 

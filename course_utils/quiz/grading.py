@@ -29,6 +29,7 @@ class Feedback:
     headline: str  # one sentence
     details: list[tuple[str, str, str]] = field(default_factory=list)  # (mark, Markdown text, Markdown note or "")
     rubric: tuple[str, ...] = ()  # open questions: self-check points
+    answer: str | None = None  # the answer read, in short ("b", "a, c", "12.5", "'pixel'"), for the progress file
 
     @property
     def correct(self) -> bool:
@@ -112,8 +113,8 @@ def _grade_single(q: Question, response: Any) -> Feedback:
     opt = q.options[i]
     detail = [("right" if opt.correct else "wrong", f"({letter(i)}) {opt.text}", opt.explanation)]
     if opt.correct:
-        return Feedback("correct", "Correct!", detail)
-    return Feedback("wrong", "Not quite. Try another option.", detail)
+        return Feedback("correct", "Correct!", detail, answer=letter(i))
+    return Feedback("wrong", "Not quite. Try another option.", detail, answer=letter(i))
 
 
 def _split_multi(response: Any) -> Iterable[Any] | str:
@@ -154,14 +155,16 @@ def _grade_multiple(q: Question, response: Any) -> Feedback:
     for i in missed:
         details.append(("missed", f"({letter(i)}) {q.options[i].text}", q.options[i].explanation))
     wrong = [i for i in chosen if not q.options[i].correct]
+    read = ", ".join(letter(i) for i in chosen)
     if not wrong and not missed:
-        return Feedback("correct", "Correct! You chose exactly the right options.", details)
+        return Feedback("correct", "Correct! You chose exactly the right options.", details, answer=read)
     parts = []
     if wrong:
         parts.append(f"{len(wrong)} of your choices {'is' if len(wrong) == 1 else 'are'} wrong")
     if missed:
         parts.append(f"you missed {len(missed)} right option{'s' if len(missed) > 1 else ''}")
-    return Feedback("wrong", "Not quite: " + " and ".join(parts) + ". Read the explanations and try again.", details)
+    return Feedback("wrong", "Not quite: " + " and ".join(parts) + ". Read the explanations and try again.", details,
+                    answer=read)
 
 
 def _parse_number(q: Question, response: Any) -> float | str:
@@ -204,13 +207,14 @@ def _grade_numeric(q: Question, response: Any, wrong_before: int) -> Feedback:
     unit = f" {q.unit}" if q.unit else ""
     assert q.answer is not None
     if abs(value - q.answer) <= q.tolerance + 1e-12 * max(1.0, abs(q.answer)):
-        return Feedback("correct", f"Correct! {value:g}{unit} is right.", [("info", q.explanation, "")])
+        return Feedback("correct", f"Correct! {value:g}{unit} is right.", [("info", q.explanation, "")],
+                        answer=f"{value:g}")
     direction = "too high" if value > q.answer else "too low"
     if wrong_before + 1 >= REVEAL_AFTER:
         return Feedback("wrong", f"Not quite: {value:g}{unit} is {direction}. Here is the worked answer:",
-                        [("info", q.explanation, "")])
+                        [("info", q.explanation, "")], answer=f"{value:g}")
     tip = " Try again, or use the hint." if q.hint else " Try again."
-    return Feedback("wrong", f"Not quite: {value:g}{unit} is {direction}.{tip}")
+    return Feedback("wrong", f"Not quite: {value:g}{unit} is {direction}.{tip}", answer=f"{value:g}")
 
 
 def _grade_text(q: Question, response: Any, wrong_before: int) -> Feedback:
@@ -218,13 +222,14 @@ def _grade_text(q: Question, response: Any, wrong_before: int) -> Feedback:
         return _invalid(f"Please answer with a few words in quotes, not {_a(response)}.")
     if not response.strip():
         return _invalid("Your answer is empty. Type a word or a short phrase.")
+    read = repr(normalise_text(response))
     if normalise_text(response) in {normalise_text(a) for a in q.accept}:
-        return Feedback("correct", "Correct!", [("info", q.explanation, "")])
+        return Feedback("correct", "Correct!", [("info", q.explanation, "")], answer=read)
     if wrong_before + 1 >= REVEAL_AFTER:
         return Feedback("wrong", f"Not quite: {response.strip()!r} is not what we were looking for. The answer:",
-                        [("info", q.explanation, "")])
+                        [("info", q.explanation, "")], answer=read)
     tip = " Try again, or use the hint." if q.hint else " Try again (one or two words are enough)."
-    return Feedback("wrong", f"Not quite: {response.strip()!r} is not what we were looking for.{tip}")
+    return Feedback("wrong", f"Not quite: {response.strip()!r} is not what we were looking for.{tip}", answer=read)
 
 
 def _grade_open(q: Question, response: Any) -> Feedback:

@@ -39,7 +39,7 @@ def submit(q: Question, response: Any, record: bool = True) -> Feedback:
         _wrong[q.id] = _wrong.get(q.id, 0) + 1
     if record and fb.status != "invalid":
         try:
-            progress.record_question(q.id, fb.correct)
+            progress.record_question(q.id, fb.correct, fb.answer)
         except Exception:  # noqa: BLE001 - progress is a convenience, never a reason to lose the feedback
             pass
     return fb

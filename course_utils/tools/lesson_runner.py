@@ -36,15 +36,16 @@ from .widget_snapshot import snapshot_widgets
 LESSON_PATTERN = re.compile(r"^(\d\d)_\w+\.ipynb$")
 
 
-class CourseNotebookClient(NotebookClient):
-    """``NotebookClient`` that reads the kernel's replies in short slices.
+class SlicedReplies:
+    """Mixin for nbclient clients: read the kernel's replies in short slices.
 
     nbclient waits for a cell's ``execute_reply`` with one blocking read of the shell channel that
     lasts up to the cell timeout. After a cell that displays an ipywidgets ``interactive`` with a
     figure, that read often sleeps through a reply that has already arrived and only returns when
     the timeout runs out (measured here: about half of such cells stalled for the whole timeout,
     10 minutes per cell at the default). Reading in slices of ``poll_interval`` seconds, until the
-    same overall deadline, picks the reply up at once. Everything else is nbclient's.
+    same overall deadline, picks the reply up at once. Everything else is the client's own; the
+    course's lesson runner and its nbgrader autograder (``tools.nbgrader_execute``) both use it.
     """
 
     poll_interval = 0.5  # seconds per read of the shell channel
@@ -66,6 +67,10 @@ class CourseNotebookClient(NotebookClient):
 
         channel.get_msg = get_msg
         return kc
+
+
+class CourseNotebookClient(SlicedReplies, NotebookClient):
+    """``NotebookClient`` that reads the kernel's replies in short slices (see ``SlicedReplies``)."""
 
 
 @dataclass
