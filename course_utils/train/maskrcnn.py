@@ -60,22 +60,35 @@ def train_maskrcnn(cfg: MaskRCNNTrainConfig | None = None, device: torch.device 
     cfg = cfg or MaskRCNNTrainConfig()
     seed_everything(cfg.seed)
     model = build_maskrcnn(cfg.model)
+    return fit_on_scenes(model, cfg, device, checkpoint, progress, live_plot, "Mask R-CNN losses", cfg.loss_weights)
+
+
+def fit_on_scenes(model: nn.Module, cfg, device: torch.device | str | None, checkpoint: str | Path | None,
+                  progress: bool, live_plot: bool, title: str, loss_weights: dict[str, float] | None):
+    """Train a detection model on lesson 07's training scenes with ``fit``, then save it (lessons 07 and 08).
+
+    ``cfg`` is a recipe with ``model`` (its config), ``num_train``, ``batch_size``, ``flip``, ``seed``,
+    ``num_epochs``, ``lr``, ``weight_decay`` and ``max_minutes``. Returns (model, ``History``).
+    """
     loader = SceneBatches("train", cfg.num_train, cfg.batch_size, cfg.model.image_size, cfg.flip, cfg.seed)
     history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, weight_decay=cfg.weight_decay,
                   max_minutes=cfg.max_minutes, live_plot=live_plot, progress=progress, log_every=5,
-                  title="Mask R-CNN losses", loss_weights=cfg.loss_weights)
+                  title=title, loss_weights=loss_weights)
     if checkpoint is not None:
         save_checkpoint(model, checkpoint, config=cfg.model, history=history, train_config=cfg)
     return model, history
 
 
-def config_from_dict(values: dict) -> MaskRCNNConfig:
-    """Rebuild a ``MaskRCNNConfig`` from its saved form (lists back to tuples; unknown keys ignored)."""
+def config_from_dict(values: dict, cls: type = MaskRCNNConfig):
+    """Rebuild a model config dataclass (default ``MaskRCNNConfig``) from its saved form.
+
+    Lists become tuples again (nested ones too); unknown keys are ignored.
+    """
     def tup(v):
         return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
 
-    names = {f.name for f in dataclasses.fields(MaskRCNNConfig)}
-    return MaskRCNNConfig(**{k: tup(v) for k, v in values.items() if k in names})
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tup(v) for k, v in values.items() if k in names})
 
 
 def load_maskrcnn(path: str | Path = "maskrcnn", device: torch.device | str | None = None) -> nn.Module:

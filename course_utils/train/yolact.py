@@ -9,7 +9,6 @@ them unweighted. ``load_yolact`` rebuilds the model from a checkpoint written by
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +16,8 @@ import torch
 
 from ..device import as_device, seed_everything
 from ..models.yolact import Yolact, YolactConfig, build_yolact
-from .checkpoints import load_checkpoint, save_checkpoint
-from .loaders import SceneBatches
-from .loop import fit
+from .checkpoints import load_checkpoint
+from .maskrcnn import config_from_dict, fit_on_scenes
 
 
 @dataclass(frozen=True)
@@ -54,19 +52,8 @@ def train_yolact(cfg: YolactTrainConfig | None = None, device: torch.device | st
     cfg = cfg or YolactTrainConfig()
     seed_everything(cfg.seed)
     model = build_yolact(cfg.model)
-    loader = SceneBatches("train", cfg.num_train, cfg.batch_size, cfg.model.image_size, cfg.flip, cfg.seed)
-    history = fit(model, loader, num_epochs=cfg.num_epochs, lr=cfg.lr, device=device, weight_decay=cfg.weight_decay,
-                  max_minutes=cfg.max_minutes, live_plot=live_plot, progress=progress, log_every=5,
-                  title="One-stage segmenter losses", loss_weights=model.loss_weights)
-    if checkpoint is not None:
-        save_checkpoint(model, checkpoint, config=cfg.model, history=history, train_config=cfg)
-    return model, history
-
-
-def config_from_dict(values: dict) -> YolactConfig:
-    """Rebuild a ``YolactConfig`` from its saved form (lists back to tuples; unknown keys ignored)."""
-    names = {f.name for f in dataclasses.fields(YolactConfig)}
-    return YolactConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
+    return fit_on_scenes(model, cfg, device, checkpoint, progress, live_plot, "One-stage segmenter losses",
+                         model.loss_weights)
 
 
 def load_yolact(path: str | Path = "yolact", device: torch.device | str | None = None) -> Yolact:
@@ -74,6 +61,6 @@ def load_yolact(path: str | Path = "yolact", device: torch.device | str | None =
     payload = load_checkpoint(path)
     if not isinstance(payload.get("config"), dict) or "num_prototypes" not in payload["config"]:
         raise ValueError(f"{path} holds no one-stage segmenter config: was it written by train_yolact?")
-    model = build_yolact(config_from_dict(payload["config"]))
+    model = build_yolact(config_from_dict(payload["config"], YolactConfig))
     model.load_state_dict(payload["model"])
     return model.to(as_device(device)).eval()
