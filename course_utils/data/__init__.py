@@ -10,13 +10,15 @@ from .datasets import (
                       collate,
                       instance_target,
                       pixel_features,
+                      segment_target,
                       split_seed,
 )
 from .shapes import make_scene
 
 __all__ = ["CLASSES", "CLASS_COLOURS", "LABEL_DIVISOR", "NUM_CLASSES", "STUFF", "THINGS", "THING_COLOURS",
            "VOID", "class_name", "make_scene", "SPLITS", "InstanceDataset", "PanopticDataset", "PixelDataset",
-           "SemanticDataset", "collate", "instance_target", "pixel_features", "split_seed"]
+           "SemanticDataset", "collate", "instance_target", "pixel_features", "segment_target",
+           "split_seed"]
 from .coco import (
     CocoFormatError,
     CocoInstanceDataset,

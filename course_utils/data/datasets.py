@@ -121,6 +121,22 @@ def instance_target(scene: dict, image_id: int = 0) -> dict:
     }
 
 
+def segment_target(scene: dict) -> dict:
+    """Every segment of a scene, stuff and things, as one target (what a mask classifier learns).
+
+    Returns:
+        ``boxes`` (S, 4) xyxy, ``labels`` (S,) class ids, ``masks`` uint8 (S, H, W), in the order of
+        ``scene["segments"]`` (stuff first).
+    """
+    panoptic, segments = scene["panoptic"], scene["segments"]
+    ids = torch.as_tensor([s["id"] for s in segments], dtype=panoptic.dtype)
+    masks = (panoptic[None] == ids[:, None, None]).to(torch.uint8)  # (S, H, W)
+    boxes = torch.as_tensor([[x, y, x + w, y + h] for x, y, w, h in (s["bbox"] for s in segments)],
+                            dtype=torch.float32).reshape(-1, 4)
+    labels = torch.as_tensor([s["category_id"] for s in segments], dtype=torch.int64)
+    return {"boxes": boxes, "labels": labels, "masks": masks}
+
+
 class PanopticDataset(_SceneDataset):
     """(image, target) with ``panoptic`` int64 (H, W) segment ids, ``segments`` and ``semantic``."""
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..data.datasets import instance_target, split_seed
+from ..data.datasets import instance_target, segment_target, split_seed
 from ..data.shapes import make_scene
 
 
@@ -143,6 +143,18 @@ class SceneBatches(DetectionBatches):
             images.append(scene["image"])  # (3, H, W)
             targets.append(instance_target(scene, image_id=i))
         super().__init__(images, targets, batch_size, flip, seed)
+
+
+class SegmentBatches(DetectionBatches):
+    """``DetectionBatches`` whose targets hold every segment of a scene, stuff and things (``segment_target``).
+
+    Args: as ``SceneBatches``.
+    """
+
+    def __init__(self, split: str | int = "train", length: int = 1536, batch_size: int = 8, size: int = 128,
+                 flip: bool = True, seed: int = 0):
+        scenes = [make_scene(split_seed(split), i, size) for i in range(length)]
+        super().__init__([s["image"] for s in scenes], [segment_target(s) for s in scenes], batch_size, flip, seed)
 
 
 class CocoBatches(DetectionBatches):
