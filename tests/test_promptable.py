@@ -127,6 +127,7 @@ def test_training_samplers_stay_inside() -> None:
     assert (exact[:, 0, 2] == PADDING).all()
 
 
+@pytest.mark.slow
 def test_overfit_one_batch() -> None:
     torch.manual_seed(0)
     cfg = PromptTrainConfig(batch_size=4, prompts_per_image=4, seed=0)

@@ -43,7 +43,7 @@ def overlay_mask(image: np.ndarray, mask: np.ndarray | None, outline: np.ndarray
     Returns:
         (H, W, 3) float in [0, 1].
     """
-    out = np.array(image, dtype=np.float32, copy=True)
+    out = np.asarray(image.numpy() if isinstance(image, torch.Tensor) else image, dtype=np.float32).copy()
     if mask is not None and mask.any():
         colour = np.asarray(PROMPT_COLOUR, np.float32) / 255
         out[mask] = (1 - _ALPHA) * out[mask] + _ALPHA * colour
@@ -211,7 +211,9 @@ class ClickViewer:
         except ImportError:
             print("ipywidgets is not installed: use show_prompt_examples for the static figure.")
             return None
-        self._image_widget = widgets.Image(value=self.png(), format="png")
+        H, W = self.scenes[self.index]["image"].shape[-2:]
+        self._image_widget = widgets.Image(value=self.png(), format="png", width=str(W * self.scale),
+                                           height=str(H * self.scale))  # natural size: a pixel is a pixel
         self._image_widget.add_class("prompt-viewer-image")
         self._status_widget = widgets.HTML(value=self.status_text)
         self._status_widget.add_class("prompt-viewer-status")
