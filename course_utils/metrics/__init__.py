@@ -1,1 +1,1 @@
-"""Metrics: semantic (confusion matrix, IoU), detection (IoU, AP, COCO eval) and panoptic (PQ)."""
+"""Metrics: semantic (confusion matrix, IoU), detection (IoU, AP, COCO eval), panoptic (PQ), IoU per click."""

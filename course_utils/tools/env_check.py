@@ -17,7 +17,8 @@ __all__ = ["Item", "Report", "environment_report", "print_report", "PACKAGES", "
 # (distribution name, import name) of what a learner needs; versions are shown for each.
 PACKAGES: tuple[tuple[str, str], ...] = (
     ("torch", "torch"), ("torchvision", "torchvision"), ("numpy", "numpy"), ("matplotlib", "matplotlib"),
-    ("pycocotools", "pycocotools"), ("ipywidgets", "ipywidgets"), ("jupyterlab", "jupyterlab"),
+    ("pycocotools", "pycocotools"), ("ipywidgets", "ipywidgets"), ("ipyevents", "ipyevents"),
+    ("jupyterlab", "jupyterlab"),
 )
 DATA_FILES: tuple[str, ...] = ("data/train/annotations.json", "data/val/annotations.json")
 

@@ -8,7 +8,8 @@
 * ``curves``: the loss and validation figures ``fit`` draws (``plot_history``, ``compare_curves``);
 * ``losses``: ``semantic_loss`` (cross-entropy, weighted, Dice, focal); ``compare``: lesson 04's model table;
 * recipes, each with its frozen train config, ``train_xxx`` and ``load_xxx``: ``pixel`` (lesson 01),
-  ``fcn`` (03), ``segmenters`` (U-Net and DeepLab, 04), ``bottom_up`` (05), ``maskrcnn`` (07), ``coco`` (09);
+  ``fcn`` (03), ``segmenters`` (U-Net and DeepLab, 04), ``bottom_up`` (05), ``maskrcnn`` (07), ``coco`` (09),
+  ``promptable`` (the promptable segmenter: clicks sampled from ground truth, a corrective click);
 * ``reuse``: earlier lessons' models for later lessons (load the checkpoint, else train);
 * ``budget``: training for a fixed number of seconds with evaluations along the way (benchmarks).
 """

@@ -7,7 +7,9 @@ object's identity colour as a class. Wrong pixels in error maps are :data:`ERROR
 nothing else: not by a class, an instance, an overlay, nor by the paint of the scenes' objects
 (``data.classes.THING_COLOURS``, which are data and include magenta, so errors are blue). Object
 boundaries and interiors drawn over a figure (lesson 03's boundary band, lesson 05's pixel map) are
-:data:`BOUNDARY_COLOUR` and :data:`INTERIOR_COLOUR`, again far from every other colour.
+:data:`BOUNDARY_COLOUR` and :data:`INTERIOR_COLOUR`, again far from every other colour. The mask that a
+click returns (the promptable segmenter) is :data:`PROMPT_COLOUR`; the clicks themselves are black and
+white markers (a plus for "this", a minus for "not this"), so they add no colour.
 ``tests/test_viz_semantic.py`` checks the distances (CIELAB, see :func:`colour_distance`).
 """
 
@@ -15,8 +17,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["INSTANCE_PALETTE", "ERROR_COLOUR", "BOUNDARY_COLOUR", "INTERIOR_COLOUR", "instance_colours", "text_colour",
-           "colour_distance"]
+__all__ = ["INSTANCE_PALETTE", "ERROR_COLOUR", "BOUNDARY_COLOUR", "INTERIOR_COLOUR", "PROMPT_COLOUR",
+           "instance_colours", "text_colour", "colour_distance"]
 
 INSTANCE_PALETTE: tuple[tuple[int, int, int], ...] = (
     (255, 140, 0),  # orange
@@ -38,6 +40,9 @@ BOUNDARY_COLOUR: tuple[int, int, int] = (0, 255, 255)
 
 INTERIOR_COLOUR: tuple[int, int, int] = (255, 255, 255)
 """White: object interiors in a background / interior / boundary pixel map (background is the void black)."""
+
+PROMPT_COLOUR: tuple[int, int, int] = (0, 255, 120)
+"""Spring green: the mask a prompt (a click) returns, in the promptable segmenter's viewer and figures."""
 
 
 def instance_colours(n: int) -> list[tuple[int, int, int]]:
