@@ -11,7 +11,7 @@ __all__ = ["Lesson", "LESSONS", "course_map_rows", "course_map_markdown"]
 class Lesson:
     """One lesson of the course."""
 
-    number: str  # two digits, "00".."10"
+    number: str  # two digits, "00".."11"
     notebook: str  # file name in notebooks/
     title: str  # short title, as in the notebook's title cell
     question: str  # the question the lesson answers, one line
@@ -44,7 +44,10 @@ LESSONS: tuple[Lesson, ...] = (
            4, 0.5),
     Lesson("09", "09_panoptic_segmentation.ipynb", "Panoptic segmentation",
            "Stuff and things in one map; panoptic quality (PQ).", 0.5, 0.5),
-    Lesson("10", "10_your_own_data.ipynb", "Your own data",
+    Lesson("10", "10_masks_as_queries_and_prompts.ipynb", "Masks as queries and prompts",
+           "One model for semantic, instance and panoptic (mask classification), and click-to-segment (prompts).",
+           4, 0.5),
+    Lesson("11", "11_your_own_data.ipynb", "Your own data",
            "Bring a COCO-format dataset: validate, train, export, evaluate; pretrained weights when online.", 0.5, 1),
 )
 

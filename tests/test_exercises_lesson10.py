@@ -1,91 +1,115 @@
-"""Lesson 10's check accepts the reference ``to_coco_annotations`` and rejects typical wrong ones."""
+"""Lesson 10's checks accept the references and reject typical wrong solutions; the references agree with the model."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 import torch
-from pycocotools import mask as mask_utils
+from scipy.optimize import linear_sum_assignment
 
 from course_utils import exercises, solutions
-from course_utils.data.coco import validate_coco
+from course_utils.models.mask_former_parts import match_queries, set_losses
+
+NAMES = ["hungarian_match", "class_targets"]
 
 
-def make_solution(mistake: str | None = None):
-    """A learner's solution written independently of the reference, with one typical mistake switched on."""
-
-    def to_coco_annotations(instance_map, classes, image_id, first_id=1):
-        if mistake != "no_checks" and instance_map.dim() != 2:
-            raise ValueError("2-D please")
-        background = set() if mistake == "with_background" else {0}
-        ids = sorted({int(v) for v in instance_map.flatten().tolist()} - background)
-        if mistake == "descending":
-            ids = ids[::-1]
-        out = []
-        for n, i in enumerate(ids):
-            if mistake != "no_checks" and (i not in classes or classes[i] < 1):
-                raise ValueError("bad class")
-            mask = (instance_map == i).numpy().astype(np.uint8)
-            if mistake == "transposed":
-                mask = np.ascontiguousarray(mask.T)
-                rle = mask_utils.encode(np.asfortranarray(mask))
-                rle["size"] = list(instance_map.shape)
-            else:
-                rle = mask_utils.encode(np.asfortranarray(mask))
-            counts = rle["counts"] if mistake == "bytes_counts" else rle["counts"].decode()
-            rows, cols = np.where(mask if mistake != "transposed" else mask.T)
-            x0, x1, y0, y1 = cols.min(), cols.max(), rows.min(), rows.max()
-            w, h = x1 - x0 + 1, y1 - y0 + 1
-            bbox = {"off_by_one": [x0, y0, w - 1, h - 1], "xyxy": [x0, y0, x1 + 1, y1 + 1],
-                    "swapped_xy": [y0, x0, h, w]}.get(mistake, [x0, y0, w, h])
-            area = int(w * h) if mistake == "area_from_box" else int(mask.sum())
-            out.append({
-                "id": (n if mistake == "ids_from_zero" else first_id + n),
-                "image_id": image_id,
-                "category_id": i if mistake == "class_is_instance_id" else int(classes.get(i, 1)),
-                "segmentation": {"size": [int(s) for s in rle["size"]], "counts": counts},
-                "area": area, "bbox": [float(v) for v in bbox], "iscrowd": 0,
-            })
-        return out
-
-    return to_coco_annotations
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_passes(name, check_exercise):
+    assert name in exercises.NAMES
+    assert exercises.lesson_of(name) == "10"
+    assert check_exercise(name, getattr(solutions, name))
 
 
-def test_reference_passes() -> None:
-    assert exercises.check("to_coco_annotations", solutions.to_coco_annotations, verbose=False)
+@pytest.mark.parametrize("name", NAMES)
+def test_stub_reports_not_attempted(name, capsys):
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    assert not exercises.check(name, stub)
+    assert "not attempted" in capsys.readouterr().out
 
 
-def test_independent_correct_solution_passes() -> None:
-    assert exercises.check("to_coco_annotations", make_solution(), verbose=False)
+def test_an_other_optimal_matching_on_ties_passes(check_exercise):
+    def reversed_on_ties(cost):
+        rows, cols = linear_sum_assignment(-np.arange(cost.numel()).reshape(cost.shape) * 1e-9 + cost.numpy())
+        order = np.argsort(cols)
+        return torch.as_tensor(rows[order]), torch.as_tensor(cols[order])
+
+    assert check_exercise("hungarian_match", reversed_on_ties)
 
 
-@pytest.mark.parametrize("mistake", ["off_by_one", "xyxy", "swapped_xy", "bytes_counts", "ids_from_zero",
-                                     "class_is_instance_id", "transposed", "area_from_box", "with_background",
-                                     "descending", "no_checks"])
-def test_typical_mistakes_are_rejected(mistake: str) -> None:
-    assert not exercises.check("to_coco_annotations", make_solution(mistake), verbose=False)
+def _greedy(cost):
+    taken, pairs = set(), []
+    for t in range(cost.shape[1]):
+        order = torch.argsort(cost[:, t]).tolist()
+        q = next(q for q in order if q not in taken)
+        taken.add(q)
+        pairs.append(q)
+    return torch.tensor(pairs, dtype=torch.int64), torch.arange(cost.shape[1])
 
 
-def test_feedback_names_the_problem(capsys: pytest.CaptureFixture) -> None:
-    exercises.check("to_coco_annotations", make_solution("bytes_counts"))
-    assert "JSON" in capsys.readouterr().out
-    exercises.check("to_coco_annotations", make_solution("off_by_one"))
-    out = capsys.readouterr().out
-    assert "bbox" in out or "validator" in out
+def _globally_greedy(cost):
+    """Cheapest remaining pair first (a common first idea)."""
+    c = cost.clone()
+    q_of = {}
+    for _ in range(cost.shape[1]):
+        q, t = divmod(int(torch.argmin(c)), c.shape[1])
+        q_of[t] = q
+        c[q, :] = float("inf")
+        c[:, t] = float("inf")
+    return torch.tensor([q_of[t] for t in range(cost.shape[1])], dtype=torch.int64), torch.arange(cost.shape[1])
 
 
-def test_reference_output_passes_validator_and_round_trips(tmp_path) -> None:
-    inst = torch.zeros(20, 30, dtype=torch.int64)
-    inst[2:8, 3:9] = 1
-    inst[10:20, 25:30] = 2
-    anns = solutions.to_coco_annotations(inst, {1: 4, 2: 6}, image_id=3)
-    data = {"images": [{"id": 3, "file_name": "x.png", "width": 30, "height": 20}], "annotations": anns,
-            "categories": [{"id": 4, "name": "circle"}, {"id": 6, "name": "triangle"}]}
-    (tmp_path / "annotations.json").write_text(json.dumps(data))
-    assert validate_coco(tmp_path / "annotations.json", check_images=False) == []
-    assert anns[1]["bbox"] == [25.0, 10.0, 5.0, 10.0] and anns[1]["area"] == 50
-    for a, i in zip(anns, (1, 2)):
-        assert np.array_equal(mask_utils.decode(a["segmentation"]), (inst == i).numpy())
-        assert a["bbox"] == [float(v) for v in mask_utils.toBbox(a["segmentation"])]
+def _transposed(cost):
+    cols, rows = linear_sum_assignment(cost.T.numpy())  # rows and columns swapped back the wrong way
+    order = np.argsort(rows)
+    return torch.as_tensor(cols[order]), torch.as_tensor(rows[order])
+
+
+def _unsorted(cost):
+    rows, cols = linear_sum_assignment(cost.numpy())
+    order = np.argsort(rows)[::-1].copy()
+    return torch.as_tensor(rows[order]), torch.as_tensor(cols[order])
+
+
+@pytest.mark.parametrize("wrong", [_greedy, _globally_greedy, _transposed, _unsorted])
+def test_hungarian_match_rejects_typical_mistakes(wrong):
+    assert not exercises.check("hungarian_match", wrong, verbose=False)
+
+
+def _void_for_unmatched(num_queries, queries, labels, no_object):
+    target = torch.zeros(num_queries, dtype=torch.int64)  # "no object" forgotten: unmatched queries become void
+    target[queries] = labels
+    return target
+
+
+def _only_matched(num_queries, queries, labels, no_object):
+    return labels.clone()
+
+
+@pytest.mark.parametrize("wrong", [_void_for_unmatched, _only_matched])
+def test_class_targets_rejects_typical_mistakes(wrong):
+    assert not exercises.check("class_targets", wrong, verbose=False)
+
+
+def test_references_agree_with_the_model():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        cost = torch.rand(16, 6, generator=g)
+        ref_q, ref_t = solutions.hungarian_match(cost)
+        q, t = match_queries(cost)
+        assert float(cost[ref_q, ref_t].sum()) == pytest.approx(float(cost[q, t].sum()))
+        assert torch.equal(t, ref_t)
+    # the model's class loss trains exactly solutions.class_targets: with logits that state those targets
+    # the class loss is (near) zero, and it is not when the unmatched queries say void instead
+    masks = torch.zeros(2, 8, 8)
+    masks[0, :4], masks[1, 4:] = 1, 1
+    target = {"labels": torch.tensor([4, 2]), "masks": masks}
+    mask_logits = torch.full((1, 5, 8, 8), -9.0)
+    mask_logits[0, 3] = masks[0] * 18 - 9
+    mask_logits[0, 1] = masks[1] * 18 - 9
+    expected = solutions.class_targets(5, torch.tensor([3, 1]), target["labels"], no_object=7)
+    logits = torch.nn.functional.one_hot(expected, 8).float()[None] * 30
+    assert set_losses(logits, mask_logits, [target])["loss_class"] < 1e-6
+    void = torch.nn.functional.one_hot(_void_for_unmatched(5, torch.tensor([3, 1]), target["labels"], 7), 8)
+    assert set_losses(void.float()[None] * 30, mask_logits, [target])["loss_class"] > 1.0

@@ -44,8 +44,8 @@ def test_template_headings_in_order(path) -> None:
     nb = read(path)
     lesson = lesson_of(path)
     first = nb.cells[0]
-    assert first.cell_type == "markdown" and first.source.startswith(f"# Lesson {int(lesson)} of 10: "), (
-        f"{path.name}: the first cell must be the title '# Lesson {int(lesson)} of 10: ...'")
+    assert first.cell_type == "markdown" and first.source.startswith(f"# Lesson {int(lesson)} of 11: "), (
+        f"{path.name}: the first cell must be the title '# Lesson {int(lesson)} of 11: ...'")
     assert "CPU" in first.source and "GPU" in first.source, f"{path.name}: give the estimated time on CPU and GPU"
     found = [text for _, level, text in headings(nb) if level == 2]
     wanted = LESSON00 if lesson == "00" else TEMPLATE
@@ -76,9 +76,9 @@ def test_next_lesson_link(path) -> None:
 
 
 def test_course_map_and_notebooks_agree() -> None:
-    """Every notebook is on the course map under its file name, and the map lists lessons 00-10."""
+    """Every notebook is on the course map under its file name, and the map lists lessons 00-11."""
     on_map = [ls.notebook for ls in LESSONS]
-    assert [ls.number for ls in LESSONS] == [f"{n:02d}" for n in range(11)]
+    assert [ls.number for ls in LESSONS] == [f"{n:02d}" for n in range(12)]
     strays = [p.name for p in NOTEBOOKS if p.name not in on_map]
     assert not strays, f"notebooks not on the course map (course_utils/course_map.py): {strays}"
 

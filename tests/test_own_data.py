@@ -1,4 +1,4 @@
-"""Lesson 10 helpers: planted faults are all caught, the original stays clean, offline never hangs."""
+"""Lesson 11 helpers: planted faults are all caught, the original stays clean, offline never hangs."""
 
 from __future__ import annotations
 

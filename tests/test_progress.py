@@ -78,7 +78,7 @@ def test_summary_and_table(progress_file: Path) -> None:
     progress.record_question("00-sky-percent", False)
     progress.record_exercise("count_pixels_of_class", True)
     rows = {r["lesson"]: r for r in report.summary()}
-    assert [f"{n:02d}" for n in range(11)] == [k for k in sorted(rows) if k <= "10"]
+    assert [f"{n:02d}" for n in range(12)] == [k for k in sorted(rows) if k <= "11"]
     r0 = rows["00"]
     assert (r0["questions_right"], r0["questions_tried"], r0["questions_total"]) == (1, 2, 7)
     assert (r0["exercises_passed"], r0["exercises_total"]) == (1, 1)

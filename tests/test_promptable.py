@@ -244,13 +244,3 @@ def test_prompt_colour_means_one_thing() -> None:
     paint = [tuple(round(255 * v) for v in c) for c in THING_COLOURS]
     others = [*CLASS_COLOURS, *INSTANCE_PALETTE, ERROR_COLOUR, BOUNDARY_COLOUR, INTERIOR_COLOUR, *paint]
     assert min(colour_distance(PROMPT_COLOUR, c) for c in others) >= 30
-
-
-def test_draft_questions_parse_as_lesson_10() -> None:
-    import json
-
-    from course_utils.quiz.bank import QUESTIONS_DIR, parse_bank
-
-    path = QUESTIONS_DIR / "_draft_10_prompts.json"
-    bank = parse_bank(json.loads(path.read_text(encoding="utf-8")), source=path.name, expected_lesson="10")
-    assert len(bank.questions) == 3 and {q.kind for q in bank.questions} == {"single", "open"}

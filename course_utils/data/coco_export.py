@@ -173,7 +173,7 @@ def _sample_readme(objects: dict[str, int]) -> str:
                      for c in coco_categories())
     return f"""# `data/`: a small COCO-format sample of the shapes world
 
-Lesson 10 loads this folder as if it were somebody else's dataset: it validates the file, trains
+Lesson 11 loads this folder as if it were somebody else's dataset: it validates the file, trains
 on `train/`, evaluates on `val/`. The scenes come from the course's generator with seeds
 {train_seed} (train) and {val_seed} (val), which no other lesson trains on, so every model in the course
 meets them for the first time.

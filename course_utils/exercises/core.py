@@ -59,7 +59,7 @@ class Exercise:
     """A registered mini assignment: its name, lesson, hint and case generator."""
 
     name: str  # the name of the function the learner writes (and of the reference in solutions)
-    lesson: str  # two-digit lesson number, "00".."10"
+    lesson: str  # two-digit lesson number, "00".."11"
     hint: str  # the general hint shown with a failing case
     make_cases: Callable[..., list[Case]]  # gen: torch.Generator -> list[Case]
     timeout: float = DEFAULT_TIMEOUT  # seconds per call of the learner's function

@@ -29,8 +29,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import NUM_CLASSES
+from .mask_former_parts import (
+    instance_inference,
+    match_queries,
+    matching_cost,
+    panoptic_inference,
+    semantic_inference,
+    set_losses,
+)
 from .maskrcnn import SmallBackbone, _conv_bn
-from .mask_former_parts import instance_inference, panoptic_inference, semantic_inference, set_losses
 from .yolact_parts import stack_images
 
 
@@ -310,6 +317,28 @@ class MaskFormer(nn.Module):
                                                     self.config.overlap_threshold)
             out.append({**det, "semantic": semantic_inference(cl, ml), "panoptic": panoptic, "segments": segments})
         return out
+
+    @torch.no_grad()
+    def match(self, image: torch.Tensor, target: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The matching training would make on one image: its cost and the Hungarian assignment.
+
+        Args:
+            image: (3, H, W) in [0, 1]; target: ``labels`` (T,), ``masks`` (T, H, W) (``data.segment_target``).
+
+        Returns:
+            (cost (N, T), matched queries (T,), their segments (T,)), from the last decoder layer.
+        """
+        was_training = self.training
+        self.eval()
+        class_logits, mask_logits = self.decode(image[None])[-1]
+        c = self.config
+        size = (c.loss_size, c.loss_size)
+        up = F.interpolate(mask_logits, size=size, mode="bilinear", align_corners=False)[0].flatten(1)  # (N, P)
+        truth = F.adaptive_avg_pool2d(target["masks"][None].float(), size)[0].flatten(1)  # (T, P)
+        cost = matching_cost(class_logits[0], up, target["labels"], truth,
+                             (c.class_loss_weight, c.mask_loss_weight, c.dice_loss_weight))
+        self.train(was_training)
+        return (cost.cpu(), *match_queries(cost))
 
     @torch.no_grad()
     def inspect(self, image: torch.Tensor) -> dict:

@@ -1,4 +1,4 @@
-"""Lesson 10's recipe: training (or fine-tuning) a Mask R-CNN on a small COCO dataset with ``fit``.
+"""Lesson 11's recipe: training (or fine-tuning) a Mask R-CNN on a small COCO dataset with ``fit``.
 
 ``simulate_out_of_memory`` shows the message the training loop gives when a GPU runs out of memory.
 """
@@ -17,7 +17,7 @@ from .loop import TrainingError, fit
 
 @dataclass(frozen=True)
 class OwnDataConfig:
-    """How lesson 10 trains Mask R-CNN on a small COCO dataset. Override with ``dataclasses.replace``."""
+    """How lesson 11 trains Mask R-CNN on a small COCO dataset. Override with ``dataclasses.replace``."""
 
     batch_size: int = 8  # images per training step; lower it if a GPU runs out of memory
     fine_tune_epochs: int = 5  # passes over the data when starting from lesson 07's trained model

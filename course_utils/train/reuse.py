@@ -9,7 +9,7 @@ checkpoint reached when it was saved (``checkpoints.describe_checkpoint``).
   the same with its training history (lesson 04);
 * ``maskrcnn_model``: lesson 07's Mask R-CNN, or a stand-in with a shorter schedule (lessons 08, 09);
 * ``load_or_train_models``: both of them (lesson 09);
-* ``starting_model``: lesson 07's Mask R-CNN to fine-tune, else a fresh one (lesson 10);
+* ``starting_model``: lesson 07's Mask R-CNN to fine-tune, else a fresh one (lesson 11);
 * ``bottom_up_predictions``: lesson 05's bottom-up instances, when its checkpoints exist (lesson 07).
 """
 
