@@ -19,6 +19,8 @@ MASK_AP_BAR, MASK_AP50_BAR = 0.75, 0.95  # §7: Mask R-CNN mask AP[.50:.95] and 
 MASK_TRAIN_BAR_S = 180.0  # §7: ... with <= 3 min of training
 MASK_TIME_BAR_S = 90.0  # §7: both reached within 90 s of training
 ONE_STAGE_AP_BAR, ONE_STAGE_AP50_BAR = 0.70, 0.92  # §7: one-stage mask AP[.50:.95] and AP50 (lesson 08)
+QUERIES_PQ_BAR, QUERIES_CLICK_BAR = 0.80, 0.85  # §7: mask classification PQ, one-click mean IoU (lesson 10)
+QUERIES_TRAIN_BAR_S = 180.0  # §7: ... with <= 3 min of training
 ONE_STAGE_TRAIN_BAR_S = 180.0  # §7: ... with <= 3 min of training; batch-1 faster than the course Mask R-CNN
 PQ_BAR = 0.85  # §7: panoptic quality (lesson 09)
 GENERATOR_BAR = 2000.0  # §7: scenes/s at 128x128 on one core
@@ -92,6 +94,8 @@ COURSE_ROW = ("the whole course", "<= 20 min")
 FCN_ROW = ("FCN-8s (lesson 03) val mIoU", ">= 0.90, reached within 60 s of training")
 UNET_ROW = ("U-Net and DeepLab (lesson 04)", "U-Net >= 0.92 and DeepLab >= FCN-8s at the same time, both within 90 s")
 MASK_ROW = ("Mask R-CNN (lesson 07), <= 3 min training", "mask AP >= 0.75, AP50 >= 0.95, both within 90 s")
+QUERIES_ROW = ("queries and prompts (lesson 10), <= 3 min training",
+               "mask classification PQ >= 0.80; one-click mean IoU >= 0.85")
 ONE_STAGE_ROW = ("one-stage (lesson 08), <= 3 min training",
                  "mask AP >= 0.70, AP50 >= 0.92; batch-1 faster than the course Mask R-CNN")
 GEN_ROW = ("scene generator, 128x128, one core", ">= 2,000 scenes/s")
@@ -148,6 +152,7 @@ def bar_rows(run: dict | None, time_factor: float = 1.0) -> list[Row]:
     else:
         rows.append((*MASK_ROW, None, None))
     rows.append(_one_stage_row(_get(run, "one_stage"), time_factor))
+    rows.append(_queries_row(_get(run, "queries"), time_factor))
     l09 = next((x for x in lessons if x["lesson"] == "09"), None)
     pq = _get(l09, "headline", "value")
     is_pq = isinstance(pq, (int, float)) and "PQ" in str(_get(l09, "headline", "name"))
@@ -188,6 +193,18 @@ def _one_stage_row(res: dict | None, time_factor: float) -> Row:
     ok = ap is not None and ap50 is not None and ap >= ONE_STAGE_AP_BAR and ap50 >= ONE_STAGE_AP50_BAR
     ok = ok and res["train_s"] <= ONE_STAGE_TRAIN_BAR_S * 1.02 * time_factor and bool(ours and theirs and ours < theirs)
     return (*ONE_STAGE_ROW, text, _verdict(ok))
+
+
+def _queries_row(res: dict | None, time_factor: float) -> Row:
+    """Lesson 10's bars: the mask classifier's PQ and the promptable model's one-click IoU, each within 3 min."""
+    if not res or "mask_former" not in res or "promptable" not in res:
+        return (*QUERIES_ROW, None, None)
+    mf, pr = res["mask_former"], res["promptable"]
+    text = (f"PQ {_num(mf.get('pq'))} after {_secs(mf['train_s'])}; one click {_num(pr.get('iou1'))}, two clicks "
+            f"{_num(pr.get('iou2'))} after {_secs(pr['train_s'])}")
+    ok = (mf.get("pq") or 0.0) >= QUERIES_PQ_BAR and (pr.get("iou1") or 0.0) >= QUERIES_CLICK_BAR
+    ok = ok and max(mf["train_s"], pr["train_s"]) <= QUERIES_TRAIN_BAR_S * 1.02 * time_factor
+    return (*QUERIES_ROW, text, _verdict(ok))
 
 
 def _headline(lesson: dict | None) -> str | None:

@@ -52,13 +52,13 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make the ``benchmarks`` p
 
 import torch  # noqa: E402
 
-from benchmarks import instance, one_stage, segmenters, semantic  # noqa: E402
+from benchmarks import instance, one_stage, queries, segmenters, semantic  # noqa: E402
 from benchmarks.generator import measure_generator  # noqa: E402
 from benchmarks.machine import load_average, machine_info, pin_to_one_core  # noqa: E402
 from benchmarks.report import merge_results, render_markdown  # noqa: E402
 from course_utils import engine  # noqa: E402
 
-SECTIONS = ("lessons", "generator", "fcn", "unet", "maskrcnn", "one_stage")
+SECTIONS = ("lessons", "generator", "fcn", "unet", "maskrcnn", "one_stage", "queries")
 # On a GPU, steps and inferences take milliseconds: more repeats for steadier medians.
 GPU_REPEATS = dict(step_repeats=30, step_warmup=10, stock_step_repeats=20, stock_step_warmup=5,
                    latency_repeats=100, latency_warmup=20, stock_latency_repeats=50, stock_latency_warmup=10)
@@ -211,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         r = run["one_stage"]
         print(f"  one-stage: {r['steps']} steps in {r['train_s']:.0f} s, mask AP {r['final']['mask_AP']:.3f}, "
               f"AP50 {r['final']['mask_AP50']:.3f}", flush=True)
+    if "queries" in args.sections:
+        bench = queries.QUICK if args.quick else queries.QueriesBench()
+        print("[queries] lesson 10's mask classifier and promptable model", flush=True)
+        run["queries"] = queries.run_queries(bench, device)
+        mf, pr = run["queries"]["mask_former"], run["queries"]["promptable"]
+        print(f"  mask classifier: {mf['steps']} steps in {mf['train_s']:.0f} s, PQ {mf['pq']:.3f}; promptable: "
+              f"{pr['steps']} steps in {pr['train_s']:.0f} s, one-click IoU {pr['iou1']:.3f}", flush=True)
     run["total_s"] = time.perf_counter() - start
     run["machine"]["load_end"] = load_average()
     args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -64,7 +64,12 @@ def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
     assert one["params"] > 0 and one["steps"] >= 1 and one["train_s"] > 0 and one["latency"]["median_s"] > 0
     assert 0.0 <= one["final"]["mask_AP"] <= 1.0 and one["maskrcnn_latency"] is None  # no lesson 07 checkpoint here
 
+    mf, pr = run["queries"]["mask_former"], run["queries"]["promptable"]  # lesson 10's two recipes
+    assert mf["steps"] >= 1 and mf["train_s"] > 0 and 0.0 <= mf["pq"] <= 1.0 and mf["backbone_from"] is None
+    assert pr["steps"] >= 1 and pr["train_s"] > 0 and 0.0 <= pr["iou1"] <= 1.0 and 0.0 <= pr["iou2"] <= 1.0
+
     page = markdown.read_text()
+    assert "| queries and prompts (lesson 10), <= 3 min training" in page
     assert "| U-Net and DeepLab (lesson 04)" in page
     assert "| one-stage (lesson 08), <= 3 min training" in page and "not measured (no lesson 07 checkpoint)" in page
     assert "Smoke run" in page and "## Section 7 bars" in page
@@ -145,3 +150,18 @@ def test_one_stage_row_judges_quality_time_and_latency() -> None:
     assert _one_stage_row(res(0.78, 0.93, 300.0, 0.012, 0.020), 2.0)[3] == "pass"  # one core: time bars x2
     assert _one_stage_row(res(0.78, 0.93, 180.0, 0.012, None), 1.0)[3] == "FAIL"  # latency not compared
     assert _one_stage_row(None, 1.0)[2:] == (None, None)
+
+
+def test_queries_row_judges_pq_clicks_and_time() -> None:
+    from benchmarks.report import _queries_row
+
+    def res(pq, iou1, train_s):
+        return {"mask_former": {"pq": pq, "train_s": train_s},
+                "promptable": {"iou1": iou1, "iou2": iou1, "train_s": 90.0}}
+
+    assert _queries_row(res(0.83, 0.89, 105.0), 1.0)[3] == "pass"
+    assert _queries_row(res(0.78, 0.89, 105.0), 1.0)[3] == "FAIL"  # PQ under 0.80
+    assert _queries_row(res(0.83, 0.84, 105.0), 1.0)[3] == "FAIL"  # one click under 0.85
+    assert _queries_row(res(0.83, 0.89, 240.0), 1.0)[3] == "FAIL"  # over 3 min of training
+    assert _queries_row(res(0.83, 0.89, 240.0), 2.0)[3] == "pass"  # one core: time bars x2
+    assert _queries_row(None, 1.0)[2:] == (None, None)

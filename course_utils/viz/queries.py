@@ -45,7 +45,9 @@ def show_matching(scene: dict, cost: torch.Tensor, queries: torch.Tensor, segmen
     """
     q, t = cost.shape
     fig, (ax_cost, ax_seg) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
-    im = ax_cost.imshow(cost.T.numpy(), cmap="viridis", aspect="auto")
+    # cap the colours: the stuff rows reach costs several times the things', which would flatten the thing rows
+    vmax = float(torch.quantile(cost.flatten().float(), 0.6)) if cost.numel() else 1.0
+    im = ax_cost.imshow(cost.T.numpy(), cmap="viridis", aspect="auto", vmax=vmax)
     ax_cost.scatter(queries.numpy(), segments.numpy(), s=160, facecolors="none", edgecolors="white", linewidths=2,
                     label="the assignment (one query per segment)")
     names = [f"{j}: {CLASSES[s['category_id']]}" for j, s in enumerate(scene["segments"])]
@@ -53,7 +55,7 @@ def show_matching(scene: dict, cost: torch.Tensor, queries: torch.Tensor, segmen
     ax_cost.set_xticks(range(q), [str(i) for i in range(q)], fontsize=7)
     ax_cost.set_xlabel("query")
     ax_cost.set_title("matching cost: -2 p(class) + 5 BCE + 5 (1 - Dice); low = good", fontsize=9)
-    fig.colorbar(im, ax=ax_cost, fraction=0.04)
+    fig.colorbar(im, ax=ax_cost, fraction=0.04, extend="max", label="cost (brightest: this or more)")
     ax_cost.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, frameon=False)
     ids = torch.tensor([s["id"] for s in scene["segments"]])
     index_map = (scene["panoptic"][None] == ids[:, None, None]).float().argmax(0)  # (H, W) segment index
