@@ -46,7 +46,8 @@ def show_matching(scene: dict, cost: torch.Tensor, queries: torch.Tensor, segmen
     q, t = cost.shape
     fig, (ax_cost, ax_seg) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
     # cap the colours: the stuff rows reach costs several times the things', which would flatten the thing rows
-    vmax = float(torch.quantile(cost.flatten().float(), 0.6)) if cost.numel() else 1.0
+    # (twice the smallest per-segment median: the best-described segment's typical query stays mid-scale)
+    vmax = max(2 * float(cost.float().median(0).values.min()), 1.0) if cost.numel() else 1.0
     im = ax_cost.imshow(cost.T.numpy(), cmap="viridis", aspect="auto", vmax=vmax)
     ax_cost.scatter(queries.numpy(), segments.numpy(), s=160, facecolors="none", edgecolors="white", linewidths=2,
                     label="the assignment (one query per segment)")
