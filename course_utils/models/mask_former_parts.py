@@ -18,6 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..data import LABEL_DIVISOR, THINGS
 from .panoptic_fusion import segments_of
+from .yolact_parts import mask_boxes
 
 
 def match_queries(cost: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,14 +233,5 @@ def instance_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, ma
     keep_binary = binary[q]
     nonempty = keep_binary.flatten(1).any(1)
     q, c, top, keep_binary = q[nonempty], c[nonempty], top[nonempty], keep_binary[nonempty]
-    h, w = mask_logits.shape[-2:]
-    if len(q):
-        ys = keep_binary.any(2)  # (N, H)
-        xs = keep_binary.any(1)  # (N, W)
-        ar_y, ar_x = torch.arange(h, device=ys.device), torch.arange(w, device=xs.device)
-        boxes = torch.stack([torch.where(xs, ar_x, w).min(1).values, torch.where(ys, ar_y, h).min(1).values,
-                             torch.where(xs, ar_x, -1).max(1).values + 1, torch.where(ys, ar_y, -1).max(1).values + 1],
-                            dim=1).float()
-    else:
-        boxes = torch.zeros((0, 4), device=mask_logits.device)
+    boxes = mask_boxes(keep_binary, torch.zeros((len(q), 4), device=mask_logits.device))  # every mask is non-empty
     return {"boxes": boxes, "labels": things[c], "scores": scores[top], "masks": masks[q][:, None]}
