@@ -241,6 +241,8 @@ def _build_resnet50(cfg: MaskRCNNConfig) -> MaskRCNN:
             print(f"Could not download the pretrained ResNet-50 weights ({type(err).__name__}); "
                   "using a randomly initialised model instead.")
             return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=cfg.num_classes, **kwargs)
+        if cfg.num_classes == 91:  # COCO's own label set: keep the trained heads too
+            return model
         # new heads for our classes, keeping the pretrained backbone, RPN and head bodies
         box_in = model.roi_heads.box_predictor.cls_score.in_features
         model.roi_heads.box_predictor = FastRCNNPredictor(box_in, cfg.num_classes)
@@ -291,7 +293,7 @@ def set_num_classes(model: nn.Module, num_classes: int) -> nn.Module:
     return model
 
 
-def try_pretrained_maskrcnn(timeout_s: float = 10.0) -> tuple[nn.Module | None, str]:
+def try_pretrained_maskrcnn(timeout_s: float = 10.0, cfg: MaskRCNNConfig | None = None) -> tuple[nn.Module | None, str]:
     """Build torchvision's ResNet-50 FPN Mask R-CNN with COCO weights, never waiting long for the network.
 
     Uses the package's builder (``backbone="resnet50", pretrained=True``), which loads the weights
@@ -300,6 +302,8 @@ def try_pretrained_maskrcnn(timeout_s: float = 10.0) -> tuple[nn.Module | None, 
 
     Args:
         timeout_s: seconds a network read may stall before the download is given up.
+        cfg: the configuration to build (default ``backbone="resnet50", pretrained=True``); with
+            ``num_classes=91`` the model keeps COCO's trained class heads.
 
     Returns:
         (the model, or None when building failed altogether; one sentence saying what happened).
@@ -313,7 +317,7 @@ def try_pretrained_maskrcnn(timeout_s: float = 10.0) -> tuple[nn.Module | None, 
     socket.setdefaulttimeout(timeout_s)
     start = time.perf_counter()
     try:
-        model = build_maskrcnn(MaskRCNNConfig(backbone="resnet50", pretrained=True))
+        model = build_maskrcnn(cfg or MaskRCNNConfig(backbone="resnet50", pretrained=True))
     except Exception as err:  # noqa: BLE001 - whatever went wrong, the lesson goes on
         return None, f"The COCO weights ({where}) could not be used ({type(err).__name__}: {err})."
     finally:
