@@ -30,7 +30,7 @@ from scipy import ndimage
 from torchvision.models.detection.roi_heads import RoIHeads
 
 from ..data.coco import load_coco, sample_dir, validate_coco
-from ..data.rle import rle_to_mask
+from ..data.rle import masks_to_rle, rle_to_mask
 from .coco_eval import STAT_NAMES, run_cocoeval
 
 AREA_BUCKETS = {"small": (0, 32 ** 2), "medium": (32 ** 2, 96 ** 2), "large": (96 ** 2, float("inf"))}
@@ -229,7 +229,7 @@ def _scale(gt: COCO) -> PitfallResult:
     results = perfect_results(gt)
     for r in results:  # an imperfect "model": every mask loses its outer ring of pixels
         m = ndimage.binary_erosion(rle_to_mask(r["segmentation"])).astype(np.uint8)
-        r["segmentation"] = mask_utils.encode(np.asfortranarray(m))
+        r["segmentation"] = masks_to_rle(m[None])[0]
     stats = _stats(gt, results)
     aps = [stats[k] for k in STAT_NAMES[:6]]
     naive = float(np.mean(aps))
