@@ -109,6 +109,14 @@ def test_embedded_and_external_images_are_found(tmp_path):
     (tmp_path / "pics").mkdir()
     outer = labelme_image(read_labelme(_write(tmp_path / "pics" / "b.json", SHAPES[:1], embed=False)))
     assert (np.asarray(inner) == _picture()).all() and (np.asarray(outer) == _picture()).all()
+    windows = _write(tmp_path / "c.json", SHAPES[:1], embed=False, image_name="pics\\frame.png")
+    (tmp_path / "pics\\frame.png").unlink()  # on Linux _write made a file of that name: only pics/frame.png stays
+    assert (np.asarray(labelme_image(read_labelme(windows))) == _picture()).all()  # a path saved on Windows
+    Image.new("RGB", (W, H + 1)).save(tmp_path / "pics" / "frame.png")
+    with pytest.raises(LabelmeError, match=r"b\.json: the image is 20x17 but imageWidth x imageHeight say 20x16;"):
+        labelme_image(read_labelme(tmp_path / "pics" / "b.json"))
+    with pytest.raises(LabelmeError, match=r"b\.json: frame\.png is 20x17 but imageWidth x imageHeight say 20x16;"):
+        labelme_to_coco(tmp_path / "pics", tmp_path / "coco")
     (tmp_path / "pics" / "frame.png").unlink()
     with pytest.raises(LabelmeError, match=r"b\.json: imagePath 'frame\.png' is not a file"):
         labelme_image(read_labelme(tmp_path / "pics" / "b.json"))
@@ -155,6 +163,8 @@ BROKEN = [  # (edit of a good file, what the message must say)
      "frame_03.json, shape 2 ('cat', circle): a circle (its centre and a point on it) needs 2 points, it has 3."),
     (lambda d: d["shapes"][2].update(shape_type="mask", points=[[1, 1], [3, 3]], mask="bm90IGEgcG5n"),
      "frame_03.json, shape 2 ('cat', mask), its mask: the base64 text does not decode to an image file"),
+    (lambda d: d["shapes"][2].update(shape_type="mask", points=[[1, 1], [3, 3]], mask=_b64(_png(MASK_PATCH))),
+     "frame_03.json, shape 2 ('cat', mask): its mask PNG is 3x2 pixels but its box holds 3x3 (width x height)"),
     (lambda d: d["shapes"][2].update(shape_type="mask", points=[[1, 1], [3, 3]]),
      "frame_03.json, shape 2 ('cat', mask): a mask shape needs its \"mask\" PNG"),
     (_set_shape("shape_type", "ellipse"), "frame_03.json, shape 2 ('cat', ellipse): shape_type 'ellipse' is not"),

@@ -29,7 +29,7 @@ from PIL import Image
 from .polygons import polygons_to_mask, simplification_cost, storage_sizes
 
 __all__ = ["AREA_TYPES", "LINE_TYPES", "LabelmeError", "LabelmeFile", "LabelmeInstance", "LabelmeShape",
-           "decode_image_data", "labelme_image", "labelme_instances", "read_labelme", "shape_to_mask",
+           "decode_image_data", "image_file", "labelme_image", "labelme_instances", "read_labelme", "shape_to_mask",
            "simplification_cost", "storage_sizes"]
 
 AREA_TYPES = ("polygon", "rectangle", "circle", "mask")
@@ -147,6 +147,11 @@ def _shape(raw, index: int, path: Path) -> LabelmeShape:
         png = decode_image_data(raw["mask"], f"{where}, its mask", "redraw the mask in labelme")
         with Image.open(io.BytesIO(png)) as im:
             shape.mask = np.asarray(im.convert("L")) > 0  # (h, w)
+        (x1, y1), (x2, y2) = np.floor(shape.points.min(0)), np.floor(shape.points.max(0))
+        box = (int(y2 - y1) + 1, int(x2 - x1) + 1)  # labelme's corners are the first and last pixel
+        if shape.mask.shape != box:
+            raise LabelmeError(f"{where}: its mask PNG is {shape.mask.shape[1]}x{shape.mask.shape[0]} pixels but "
+                               f"its box holds {box[1]}x{box[0]} (width x height); redraw the mask in labelme.")
     return shape
 
 
@@ -193,6 +198,25 @@ def read_labelme(path: str | Path) -> LabelmeFile:
     return LabelmeFile(path, data["imagePath"], h, w, shapes, data["imageData"])
 
 
+def image_file(lf: LabelmeFile) -> Path:
+    """The image file a labelme file points to (``imagePath`` from the JSON's folder; Windows separators too).
+
+    Args:
+        lf: from :func:`read_labelme`.
+
+    Returns:
+        the path of an existing file.
+
+    Raises:
+        LabelmeError: there is no file at imagePath.
+    """
+    path = lf.path.parent / lf.image_path.replace("\\", "/")
+    if not path.is_file():
+        raise LabelmeError(f"{lf.path.name}: imagePath {lf.image_path!r} is not a file beside the JSON and no "
+                           "image is embedded; copy the image there or fix imagePath.")
+    return path
+
+
 def labelme_image(lf: LabelmeFile) -> Image.Image:
     """The image of a labelme file: decoded from ``imageData``, else opened at ``imagePath``.
 
@@ -208,10 +232,7 @@ def labelme_image(lf: LabelmeFile) -> Image.Image:
     if lf.image_data is not None:
         im = Image.open(io.BytesIO(base64.b64decode(lf.image_data)))
     else:
-        path = lf.path.parent / lf.image_path
-        if not path.is_file():
-            raise LabelmeError(f"{lf.path.name}: imagePath {lf.image_path!r} is not a file beside the JSON and no "
-                               "image is embedded; copy the image there or fix imagePath.")
+        path = image_file(lf)
         try:
             im = Image.open(path)
         except OSError:

@@ -23,7 +23,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from .coco_export import _dump_json
-from .labelme import LabelmeError, decode_image_data, labelme_instances, read_labelme
+from .labelme import LabelmeError, decode_image_data, image_file, labelme_instances, read_labelme
 from .polygons import mask_to_polygons
 from .rle import masks_to_rle, segmentation_to_rle
 from .validate import read_coco_json, resolve_paths
@@ -76,10 +76,16 @@ def _write_image(lf, out_images: Path, used: set[str]) -> str:
         with Image.open(io.BytesIO(raw)) as im:
             suffix = _SUFFIXES.get(im.format or "", ".png")
     else:
-        src = lf.path.parent / lf.image_path
-        if not src.is_file():
-            raise LabelmeError(f"{lf.path.name}: imagePath {lf.image_path!r} is not a file beside the JSON and no "
-                               "image is embedded; copy the image there or fix imagePath.")
+        src = image_file(lf)
+        try:
+            with Image.open(src) as im:
+                size = im.size  # (width, height), from the header
+        except OSError:
+            raise LabelmeError(f"{lf.path.name}: imagePath {lf.image_path!r} cannot be opened as an image; "
+                               "replace the file.") from None
+        if size != (lf.width, lf.height):
+            raise LabelmeError(f"{lf.path.name}: {src.name} is {size[0]}x{size[1]} but imageWidth x imageHeight "
+                               f"say {lf.width}x{lf.height}; fix the sizes or re-save the file in labelme.")
         raw, suffix = None, src.suffix.lower() or ".png"
     name, k = lf.path.stem + suffix, 1
     while name in used:  # two JSON files of the same name from different folders
