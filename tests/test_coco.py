@@ -35,6 +35,7 @@ from course_utils.data import (
     write_sample,
 )
 from course_utils.data.coco import png_bytes, to_uint8
+from course_utils.data.faults import EXTRA_PLANTABLE, fault_table, make_broken_copy
 from course_utils.data.rle import rle_string_counts
 
 SEED, LENGTH = 7, 6
@@ -440,3 +441,11 @@ def test_the_range_checks_leave_a_real_area_alone(exported, tmp_path):
             ann["area"] = ann["area"] - 0.25
         data["annotations"][0].pop("area")  # area is optional
     assert validate_coco(_broken_copy(exported, tmp_path / "ds", fractional_areas)) == []
+
+
+def test_the_range_faults_can_be_planted(tmp_path):
+    copy_dir, planted = make_broken_copy(sample_dir() / "train", tmp_path / "broken", faults=EXTRA_PLANTABLE)
+    faults = validate_coco(copy_dir)
+    assert sorted(f.kind for f in faults) == ["bad-area", "bad-id"]
+    assert {(b.kind, b.annotation_id) for b in planted} == {(f.kind, f.annotation_id) for f in faults}
+    assert "MISSED" not in fault_table(planted, faults)

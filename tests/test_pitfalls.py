@@ -56,6 +56,7 @@ def test_f_category_zero_is_background_to_torchvision(gauntlet):
     assert v["segm_AP"] == 1.0  # pycocotools does not mind
     assert v["torchvision_background"] == v["objects_id0"] == v["validator"]["background-category"] > 0
     assert v["validator"]["bad-id"] == 1  # the category record with id 0
+    assert v["loader_label"] == 1  # contiguous labels: the course's ids no longer hold
 
 
 def test_g_ap_is_on_a_0_1_scale_and_minus_1_is_not_a_score(gauntlet):

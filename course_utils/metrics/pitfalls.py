@@ -29,7 +29,7 @@ from pycocotools.coco import COCO
 from scipy import ndimage
 from torchvision.models.detection.roi_heads import RoIHeads
 
-from ..data.coco import load_coco, sample_dir, validate_coco
+from ..data.coco import category_mapping, load_coco, sample_dir, validate_coco
 from ..data.rle import masks_to_rle, rle_to_mask
 from .coco_eval import STAT_NAMES, run_cocoeval
 
@@ -216,13 +216,15 @@ def _category_zero(gt: COCO) -> PitfallResult:
     coco0 = _coco(data)
     ap = _stats(coco0, perfect_results(coco0))["AP"]
     background = int((_roi_labels(coco0) == 0).sum())
+    label = category_mapping(data["categories"])[0][0]  # what CocoInstanceDataset would make of id 0
     said = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     return PitfallResult("(f) category id 0", f"category {name!r} (id {first}) renumbered to 0 ({zeroed} objects)",
                          f"pycocotools scores it like any class (segm AP {ap:.3f}), but torchvision's RoIHeads "
                          f"labels {background} of the {len(data['annotations'])} objects' own boxes background "
-                         f"(label 0), so they would be learned as background; the validator reports {said}.",
+                         f"(label 0), so they would be learned as background; the validator reports {said}, and "
+                         f"the course's loader renumbers every class (id 0 becomes label {label}).",
                          {"objects_id0": zeroed, "segm_AP": ap, "torchvision_background": background,
-                          "validator": dict(kinds)})
+                          "validator": dict(kinds), "loader_label": label})
 
 
 def _scale(gt: COCO) -> PitfallResult:
