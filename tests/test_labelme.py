@@ -168,6 +168,7 @@ BROKEN = [  # (edit of a good file, what the message must say)
     (lambda d: d["shapes"][2].update(shape_type="mask", points=[[1, 1], [3, 3]]),
      "frame_03.json, shape 2 ('cat', mask): a mask shape needs its \"mask\" PNG"),
     (_set_shape("shape_type", "ellipse"), "frame_03.json, shape 2 ('cat', ellipse): shape_type 'ellipse' is not"),
+    (_set_shape("shape_type", ["polygon"]), "frame_03.json, shape 2 ('cat', ['polygon']): shape_type ['polygon'] is"),
     (_set_shape("points", [[1, 1, 2], [5, 5, 2], [3, 3, 3]]),
      "frame_03.json, shape 2 ('cat', polygon): points must be a list of [x, y] pairs"),
     (_set_shape("group_id", "a"), "frame_03.json, shape 2 ('cat', polygon): group_id is 'a'"),
@@ -286,7 +287,30 @@ def test_simplification_costs_iou_and_saves_bytes():
     assert sizes["polygon_iou"] == 1.0 and sizes["raw_bits"] == 128 * 128 // 8
     assert sizes["rle_json"] < sizes["png"] < sizes["raw_bits"] and sizes["rle_json"] < sizes["polygon_json"]
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)
         assert simplification_cost(np.zeros((8, 8), bool), (0, 2)) == [
             {"tolerance": 0.0, "vertices": 0, "iou": 1.0, "bytes": 2}, {"tolerance": 2.0, "vertices": 0, "iou": 1.0,
                                                                          "bytes": 2}]
+
+
+def test_coco_to_labelme_warns_about_holes_and_masks_keep_them(tmp_path):
+    ring = np.zeros((H, W), bool)
+    ring[2:14, 2:14] = True
+    ring[6:9, 6:9] = False
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "ring.png").write_bytes(_png(_picture()))
+    rle = {"size": [H, W], "counts": mask_utils.encode(np.asfortranarray(ring.astype(np.uint8)))["counts"].decode()}
+    data = {"images": [{"id": 1, "file_name": "ring.png", "width": W, "height": H}],
+            "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "segmentation": rle, "area": int(ring.sum()),
+                             "bbox": [2.0, 2.0, 12.0, 12.0], "iscrowd": 0}],
+            "categories": [{"id": 1, "name": "donut", "supercategory": "thing"}]}
+    (tmp_path / "annotations.json").write_text(json.dumps(data))
+    assert validate_coco(tmp_path) == []
+    with pytest.warns(UserWarning, match=r"1 object \(annotation 5\) has holes"):
+        coco_to_labelme(tmp_path, tmp_path / "poly")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        coco_to_labelme(tmp_path, tmp_path / "mask", shape_type="mask")
+    for folder, same in (("poly", False), ("mask", True)):
+        back = _masks(labelme_to_coco(tmp_path / folder, tmp_path / f"{folder}_coco"))[0]
+        assert (back == ring).all() == same and (back | ring).sum() == 144

@@ -131,12 +131,12 @@ def _shape(raw, index: int, path: Path) -> LabelmeShape:
     group = raw.get("group_id")
     if group is not None and not (isinstance(group, int) and not isinstance(group, bool)):
         raise LabelmeError(f"{where}: group_id is {group!r}; use an integer or null.")
+    if not isinstance(kind, str) or kind not in AREA_TYPES + LINE_TYPES:
+        raise LabelmeError(f"{where}: shape_type {kind!r} is not a labelme shape type (one of "
+                           f"{', '.join(AREA_TYPES + LINE_TYPES)}); fix the file.")
     shape = LabelmeShape(raw["label"], kind, _points(raw["points"], where), group, None, index)
     need = {"polygon": "at least 3", "rectangle": "2", "circle": "2", "mask": "2"}.get(kind)
     n = len(shape.points)
-    if kind not in AREA_TYPES + LINE_TYPES:
-        raise LabelmeError(f"{where}: shape_type {kind!r} is not a labelme shape type (one of "
-                           f"{', '.join(AREA_TYPES + LINE_TYPES)}); fix the file.")
     if need is not None and (n < 3 if kind == "polygon" else n != 2):
         what = {"polygon": "a polygon", "rectangle": "a rectangle (two corners)",
                 "circle": "a circle (its centre and a point on it)", "mask": "a mask (two corners of its box)"}[kind]

@@ -24,7 +24,7 @@ from pycocotools import mask as mask_utils
 
 from .coco_export import _dump_json
 from .labelme import LabelmeError, decode_image_data, image_file, labelme_instances, read_labelme
-from .polygons import mask_to_polygons
+from .polygons import contours, mask_to_polygons
 from .rle import masks_to_rle, segmentation_to_rle
 from .validate import read_coco_json, resolve_paths
 
@@ -210,7 +210,7 @@ def coco_to_labelme(annotation_file: str | Path, out_dir: str | Path, image_root
     for ann in data["annotations"]:
         by_image.setdefault(ann["image_id"], []).append(ann)
     out_dir = Path(out_dir)
-    written = []
+    written, holed = [], []
     for img in data["images"]:
         h, w = img["height"], img["width"]
         shapes = []
@@ -221,6 +221,8 @@ def coco_to_labelme(annotation_file: str | Path, out_dir: str | Path, image_root
                 raise ValueError(f"annotation {ann['id']}: {e}; run validate_coco on {ann_file.name}.") from None
             label = names.get(ann["category_id"], str(ann["category_id"]))
             shapes += annotation_shapes(mask, label, ann["id"], shape_type, tolerance)
+            if shape_type == "polygon" and contours(mask)[1]:
+                holed.append(ann["id"])
         path = out_dir / Path(img["file_name"]).with_suffix(".json")
         path.parent.mkdir(parents=True, exist_ok=True)
         image_file = root / img["file_name"]
@@ -233,4 +235,9 @@ def coco_to_labelme(annotation_file: str | Path, out_dir: str | Path, image_root
                "imageHeight": h, "imageWidth": w}
         path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
         written.append(path)
+    if holed:
+        ids = ", ".join(map(str, holed[:5])) + (", ..." if len(holed) > 5 else "")
+        many = len(holed) > 1
+        what = f"{len(holed)} objects (annotations {ids}) have" if many else f"1 object (annotation {ids}) has"
+        warnings.warn(f'{what} holes, which labelme polygons fill; use shape_type="mask" to keep them.', stacklevel=2)
     return written
