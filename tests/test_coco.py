@@ -35,6 +35,7 @@ from course_utils.data import (
     write_sample,
 )
 from course_utils.data.coco import png_bytes, to_uint8
+from course_utils.data.faults import EXTRA_PLANTABLE, fault_table, make_broken_copy
 from course_utils.data.rle import rle_string_counts
 
 SEED, LENGTH = 7, 6
@@ -276,6 +277,15 @@ ANNOTATION_FAULTS = [
     ("missing-key", _del_key, 2, None),
     ("duplicate-id", _duplicate, 2, None),
     ("bad-value", _set("iscrowd", 5), 2, 1),
+    ("bad-value", _set("iscrowd", True), 2, 1),
+    ("bad-value", _set("iscrowd", 1.0), 2, 1),
+    ("bad-id", _set("id", 0), 0, 1),
+    ("bad-id", _set("id", -4), -4, 1),
+    ("bad-area", _set("area", 0), 2, 1),
+    ("bad-area", _set("area", -12.5), 2, 1),
+    ("bad-area", _set("area", "720"), 2, 1),
+    ("bad-area", _set("area", None), 2, 1),
+    ("bad-area", _set("area", 128 * 128 + 1), 2, 1),
 ]
 
 
@@ -396,7 +406,46 @@ def test_dataset_skips_untrainable_annotations_and_names_bad_files(exported, tmp
 
 
 @pytest.mark.parametrize("mutate, kind", [(lambda d: d["images"][0].pop("width"), "missing-key"),
-                                          (lambda d: d["images"][0].update(width=0), "bad-value")])
+                                          (lambda d: d["images"][0].update(width=0), "bad-value"),
+                                          (lambda d: d["images"][0].update(width=-128), "bad-value"),
+                                          (lambda d: d["images"][0].update(height=128.0), "bad-value"),
+                                          (lambda d: d["images"][0].update(height="128"), "bad-value")])
 def test_a_broken_image_record_is_one_fault_not_one_per_annotation(exported, tmp_path, mutate, kind):
     faults = validate_coco(_broken_copy(exported, tmp_path / "ds", mutate))
     assert [(f.kind, f.image_id, f.annotation_id) for f in faults] == [(kind, 0, None)]
+
+
+def _renumber_image_0(data):
+    data["images"][0]["id"] = -1
+    for ann in data["annotations"]:
+        if ann["image_id"] == 0:
+            ann["image_id"] = -1
+
+
+def test_ids_outside_their_range_are_named(exported, tmp_path):
+    faults = validate_coco(_broken_copy(exported, tmp_path / "a", _renumber_image_0))
+    assert [(f.kind, f.image_id, f.annotation_id) for f in faults] == [("bad-id", -1, None)]
+    assert "-1" in faults[0].message and ">= 0" in faults[0].message
+
+    def declare_void(data):
+        data["categories"].append({"id": 0, "name": "void", "supercategory": "stuff"})
+        data["categories"].append({"id": -2, "name": "odd", "supercategory": "thing"})
+    faults = validate_coco(_broken_copy(exported, tmp_path / "b", declare_void))
+    assert [f.kind for f in faults] == ["bad-id", "bad-id"]
+    assert "'void'" in faults[0].message and "'odd'" in faults[1].message and "-2" in faults[1].message
+
+
+def test_the_range_checks_leave_a_real_area_alone(exported, tmp_path):
+    def fractional_areas(data):  # polygon tools write fractional areas: a number in range is fine
+        for ann in data["annotations"]:
+            ann["area"] = ann["area"] - 0.25
+        data["annotations"][0].pop("area")  # area is optional
+    assert validate_coco(_broken_copy(exported, tmp_path / "ds", fractional_areas)) == []
+
+
+def test_the_range_faults_can_be_planted(tmp_path):
+    copy_dir, planted = make_broken_copy(sample_dir() / "train", tmp_path / "broken", faults=EXTRA_PLANTABLE)
+    faults = validate_coco(copy_dir)
+    assert sorted(f.kind for f in faults) == ["bad-area", "bad-id"]
+    assert {(b.kind, b.annotation_id) for b in planted} == {(f.kind, f.annotation_id) for f in faults}
+    assert "MISSED" not in fault_table(planted, faults)

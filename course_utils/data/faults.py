@@ -19,6 +19,8 @@ PLANTABLE = ("degenerate-box", "background-category", "unknown-category", "missi
              "box-outside-image", "mask-outside-image", "bad-segmentation", "empty-mask", "duplicate-id",
              "missing-image-file", "image-size-mismatch")
 """The faults ``make_broken_copy`` plants by default (one of each), named as the validator names them."""
+EXTRA_PLANTABLE = ("bad-area", "bad-id")
+"""Range faults ``make_broken_copy`` plants only when asked: an area of 0 and an annotation id of 0."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,8 @@ def make_broken_copy(src: str | Path, dst: str | Path | None = None,
     Args:
         src: dataset folder holding ``annotations.json`` and ``images/``.
         dst: where to put the copy (a new temporary folder when None).
-        faults: which faults to plant, from ``PLANTABLE``; "malformed-json" instead truncates the
-            JSON file (then nothing else can be read, so plant it alone).
+        faults: which faults to plant, from ``PLANTABLE`` and ``EXTRA_PLANTABLE``; "malformed-json"
+            instead truncates the JSON file (then nothing else can be read, so plant it alone).
 
     Returns:
         (the copy's folder, one ``Breakage`` per planted fault).
@@ -48,9 +50,9 @@ def make_broken_copy(src: str | Path, dst: str | Path | None = None,
     ann_file = src / "annotations.json"
     if not ann_file.is_file():
         raise FileNotFoundError(f"{src} has no annotations.json; pass the folder of one split, e.g. data/train")
-    unknown = sorted(set(faults) - set(PLANTABLE) - {"malformed-json"})
+    unknown = sorted(set(faults) - set(PLANTABLE) - set(EXTRA_PLANTABLE) - {"malformed-json"})
     if unknown:
-        raise ValueError(f"cannot plant {unknown}; choose from {PLANTABLE + ('malformed-json',)}")
+        raise ValueError(f"cannot plant {unknown}; choose from {PLANTABLE + EXTRA_PLANTABLE + ('malformed-json',)}")
     dst = Path(tempfile.mkdtemp(prefix="broken_coco_")) if dst is None else Path(dst)
     if dst.exists():
         shutil.rmtree(dst)
@@ -126,6 +128,12 @@ def _break_annotation(kind: str, a: dict, w: int, h: int, pick) -> str:
     if kind == "empty-mask":
         a["segmentation"] = []
         return "emptied a segmentation (no polygon at all)"
+    if kind == "bad-area":
+        a["area"] = 0
+        return "set an area to 0"
+    if kind == "bad-id":
+        a["id"] = 0
+        return "set an annotation id to 0"
     if kind == "duplicate-id":
         other = next(pick)
         a["id"] = other["id"]

@@ -129,10 +129,17 @@ def structure_faults(data: dict) -> list[Fault]:
             faults.append(Fault("bad-value", f"{name} has id {img['id']!r}, width {img['width']!r} and height "
                                              f"{img['height']!r}; the id must be an integer and the sizes "
                                              "positive integers.", image_id=iid))
+        elif iid < 0:
+            faults.append(Fault("bad-id", f"this image record has id {iid}; image ids must be integers >= 0, so "
+                                          "renumber the images (and their annotations' image_id).", image_id=iid))
     for i, cat in enumerate(data["categories"]):
         if not isinstance(cat, dict) or not _is_int(cat.get("id")) or "name" not in cat:
             faults.append(Fault("missing-key", f'category record #{i} needs an integer "id" and a "name"; add '
                                                "them, since labels are looked up by id."))
+        elif cat["id"] <= 0:
+            faults.append(Fault("bad-id", f"category record #{i} ({cat['name']!r}) has id {cat['id']}; category "
+                                          "ids must be 1 or more, since id 0 is torchvision's background, so give "
+                                          "it an unused positive id and update its annotations."))
     for i, ann in enumerate(data["annotations"]):
         aid = ann.get("id") if isinstance(ann, dict) else None
         aid = aid if _is_int(aid) else None
@@ -188,6 +195,10 @@ def _annotation_faults(ann: dict, img: dict | None, has_record: bool, category_i
         return Fault(kind, message, annotation_id=aid, image_id=iid)
 
     faults = []
+    if aid <= 0:
+        faults.append(fault("bad-id", f"the annotation id is {aid}; annotation ids must be 1 or more, because "
+                                      "pycocotools' evaluation reads id 0 as \"no match\", so renumber the "
+                                      "annotations from 1."))
     if not has_record:
         faults.append(fault("missing-image-record", f'image_id {iid} is not in "images"; add that image record '
                                                     "or remove the annotation."))
@@ -199,10 +210,12 @@ def _annotation_faults(ann: dict, img: dict | None, has_record: bool, category_i
         known = ", ".join(str(c) for c in sorted(category_ids)) or "none"
         faults.append(fault("unknown-category", f'category_id {cid} is not declared in "categories" (declared: '
                                                 f"{known}); fix the id or add the category."))
-    if "iscrowd" in ann and ann["iscrowd"] not in (0, 1):
-        faults.append(fault("bad-value", f"iscrowd is {ann['iscrowd']!r}; use 0 for a single object "
+    if "iscrowd" in ann and not (_is_int(ann["iscrowd"]) and ann["iscrowd"] in (0, 1)):
+        faults.append(fault("bad-value", f"iscrowd is {ann['iscrowd']!r}; use the integer 0 for a single object "
                                          "(1 only marks a crowd region)."))
     h, w = (img["height"], img["width"]) if img is not None else (None, None)
+    if "area" in ann:
+        faults += [fault("bad-area", m) for m in _area_faults(ann["area"], h, w)]
 
     box = ann["bbox"]
     if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
@@ -250,6 +263,19 @@ def _annotation_faults(ann: dict, img: dict | None, has_record: bool, category_i
                                                      "(pycocotools.mask.toBbox) and check it is [x, y, width, "
                                                      "height], not [x1, y1, x2, y2]."))
     return faults
+
+
+def _area_faults(area, h: int | None, w: int | None) -> list[str]:
+    """The message of a wrong ``area`` value (not a number, <= 0, larger than its image), or none."""
+    if not _is_number(area):
+        return [f"area is {area!r}, not a finite number; write the mask's pixel count (pycocotools.mask.area)."]
+    if area <= 0:
+        return [f"area is {area:g}, but an object covers at least one pixel; write the mask's pixel count "
+                "(pycocotools.mask.area) or remove the annotation."]
+    if h is not None and area > h * w:
+        return [f"area is {area:g}, more than the {w * h} pixels of its {w}x{h} image; write the mask's pixel "
+                "count (pycocotools.mask.area), since COCOeval sorts objects into small/medium/large by it."]
+    return []
 
 
 def _image_faults(images: list[dict], root: Path) -> list[Fault]:

@@ -169,6 +169,34 @@ def coco_evaluate(predictions: Sequence[dict], targets: Sequence[dict], iou_type
     return out
 
 
+def run_cocoeval(gt: COCO, results: list[dict], iou_type: str = "segm", image_ids: Sequence[int] | None = None,
+                 verbose: bool = False) -> COCOeval:
+    """Run pycocotools' evaluate / accumulate / summarize once, quietly, on COCO result dicts.
+
+    Args:
+        gt: the ground truth (``load_coco`` of a file, or :func:`build_coco_gt`).
+        results: non-empty list of ``{image_id, category_id, score, segmentation and/or bbox}``
+            (copied: ``loadRes`` writes into the dicts it gets).
+        iou_type: "segm" or "bbox".
+        image_ids: the images to score (default: every image of ``gt``).
+        verbose: print pycocotools' usual table too.
+
+    Returns:
+        the ``COCOeval`` after ``summarize``: ``stats`` (the 12 numbers of ``STAT_NAMES``, 0-1, -1 where
+        no ground truth), ``evalImgs`` (per image, category and area range) and ``eval``.
+    """
+    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    with sink:
+        dt = gt.loadRes([dict(r) for r in results])
+        ev = COCOeval(gt, dt, iou_type)
+        if image_ids is not None:
+            ev.params.imgIds = list(image_ids)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev
+
+
 def _run_cocoeval(gt: COCO, results: list[dict], iou_type: str, image_ids: list[int],
                   verbose: bool) -> tuple[np.ndarray, dict[float, float]]:
     """Run evaluate/accumulate/summarize once.
@@ -181,14 +209,7 @@ def _run_cocoeval(gt: COCO, results: list[dict], iou_type: str, image_ids: list[
     if not results:  # loadRes cannot take an empty list: nothing found means AP 0 where GT exists
         has = _has_gt_stats(gt)
         return np.where(has, 0.0, -1.0), {float(t): 0.0 if has[0] else -1.0 for t in thresholds}
-    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
-    with sink:
-        dt = gt.loadRes([dict(r) for r in results])  # loadRes writes into the dicts: give it copies
-        ev = COCOeval(gt, dt, iou_type)
-        ev.params.imgIds = image_ids
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
+    ev = run_cocoeval(gt, results, iou_type, image_ids, verbose)
     precision = ev.eval["precision"][:, :, :, 0, -1]  # (T, R, K): all areas, maxDets=100
     per_threshold = {}
     for t, p in zip(ev.params.iouThrs, precision):
