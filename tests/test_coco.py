@@ -286,6 +286,8 @@ ANNOTATION_FAULTS = [
     ("bad-area", _set("area", "720"), 2, 1),
     ("bad-area", _set("area", None), 2, 1),
     ("bad-area", _set("area", 128 * 128 + 1), 2, 1),
+    ("area-mismatch", lambda d: _first_ann(d).update(area=_first_ann(d)["area"] * 3), 2, 1),
+    ("area-mismatch", lambda d: _first_ann(d).update(area=_first_ann(d)["area"] / (128 * 128)), 2, 1),
 ]
 
 

@@ -42,6 +42,7 @@ def test_d_a_wrong_area_moves_objects_between_buckets(gauntlet):
     assert sum(v["buckets_before"].values()) == sum(v["buckets_after"].values())
     assert v["buckets_before"]["medium"] > 0 and v["buckets_after"]["medium"] == 0
     assert v["AP_medium"] == (1.0, -1.0)
+    assert v["area_mismatch_reported"] == sum(v["buckets_after"].values())  # the validator names every one
 
 
 def test_e_crowd_regions_are_ignored_not_scored(gauntlet):

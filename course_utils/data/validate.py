@@ -251,9 +251,15 @@ def _annotation_faults(ann: dict, img: dict | None, has_record: bool, category_i
         faults.append(fault("bad-segmentation", f"{e}; re-export the mask as polygons or as an RLE made by "
                                                 "pycocotools.mask.encode."))
         return faults
-    if int(mask_utils.area(rle)) == 0:
+    mask_area = int(mask_utils.area(rle))
+    if mask_area == 0:
         faults.append(fault("empty-mask", "the mask has no pixels, so the object teaches the model nothing; "
                                           "remove the annotation or redraw its segmentation."))
+    elif (_is_number(ann.get("area")) and not any(f.kind == "bad-area" for f in faults)
+          and not 0.5 <= ann["area"] / mask_area <= 2):
+        faults.append(fault("area-mismatch", f"area is {ann['area']:g} but the mask covers {mask_area} pixels; "
+                                             "COCOeval sorts objects into small, medium and large by area, so write "
+                                             "the mask's pixel count (pycocotools.mask.area)."))
     elif not any(f.kind in ("bad-box", "degenerate-box", "box-outside-image") for f in faults):
         mask_box = [float(v) for v in mask_utils.toBbox(rle)]
         iou = float(mask_utils.iou([box], [mask_box], [0])[0, 0])

@@ -145,12 +145,17 @@ def _area(gt: COCO) -> PitfallResult:
         a["area"] = a["area"] / sizes[a["image_id"]]  # a fraction of the image, as some converters write it
     before, after = _stats(gt, perfect_results(gt)), _stats(_coco(data), perfect_results(gt))
     nb, na = _bucket_counts(gt.dataset["annotations"]), _bucket_counts(data["annotations"])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "annotations.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        reported = sum(f.kind == "area-mismatch" for f in validate_coco(path, check_images=False))
     return PitfallResult("(d) wrong area", "ground-truth area written as a fraction of the image instead of pixels",
                          f"objects per bucket (small/medium/large) go from {nb['small']}/{nb['medium']}/"
                          f"{nb['large']} to {na['small']}/{na['medium']}/{na['large']}, so AP_medium goes from "
                          f"{before['AP_medium']:.3f} to {after['AP_medium']:.0f} (no ground truth) and AP_small now "
-                         "scores every object; the overall AP does not show it.",
-                         {"buckets_before": nb, "buckets_after": na, "AP_small": (before["AP_small"],
+                         f"scores every object; the overall AP does not show it (the validator does: "
+                         f"{reported} area-mismatch).",
+                         {"area_mismatch_reported": reported, "buckets_before": nb, "buckets_after": na, "AP_small": (before["AP_small"],
                           after["AP_small"]), "AP_medium": (before["AP_medium"], after["AP_medium"])})
 
 
