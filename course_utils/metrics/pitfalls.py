@@ -155,7 +155,8 @@ def _area(gt: COCO) -> PitfallResult:
                          f"{before['AP_medium']:.3f} to {after['AP_medium']:.0f} (no ground truth) and AP_small now "
                          f"scores every object; the overall AP does not show it (the validator does: "
                          f"{reported} area-mismatch).",
-                         {"area_mismatch_reported": reported, "buckets_before": nb, "buckets_after": na, "AP_small": (before["AP_small"],
+                         {"area_mismatch_reported": reported, "buckets_before": nb, "buckets_after": na,
+                          "AP_small": (before["AP_small"],
                           after["AP_small"]), "AP_medium": (before["AP_medium"], after["AP_medium"])})
 
 
