@@ -101,7 +101,8 @@ def plot_receptive_field_growth(table: list[dict], ax=None, object_sizes: tuple[
     ax.plot(range(len(table)), [r["receptive_field"] for r in table], "o-", label="receptive field")
     ax.plot(range(len(table)), [r["stride"] for r in table], "s--", label="stride (distance between outputs)")
     if object_sizes:
-        ax.axhspan(*object_sizes, color="0.6", alpha=0.3, label="object sizes in the shapes world")  # grey: C0, C1 are the lines
+        # grey: blue and orange are the two lines
+        ax.axhspan(*object_sizes, color="0.6", alpha=0.3, label="object sizes in the shapes world")
     ax.set_xticks(range(len(table)), names, rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("pixels")
     ax.set_yscale("log", base=2)
