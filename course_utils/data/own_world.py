@@ -18,6 +18,7 @@ The categories are the dataset's own (:data:`OWN_CATEGORIES`: ids 1 circle, 2 sq
 from __future__ import annotations
 
 import colorsys
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -115,8 +116,9 @@ def _background(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[s
 def _star_mask(cy: float, cx: float, r: float, angle: float, size: int) -> tuple[tuple[slice, slice], np.ndarray]:
     """Mask of a five-pointed star (tips at ``_STAR_OUTER * r``) in its window of the image.
 
-    Each point is folded into the tenth of the star between a tip (angle 0) and the next inner
-    corner (angle pi / 5); it is inside when it lies on the centre's side of the edge joining them.
+    The star is the union of five convex kites (centre, inner corner, tip, inner corner), each the
+    intersection of four half-planes; only products and sums touch the pixel grid (no trigonometry
+    on arrays, whose last bits may differ between CPUs), so the mask is the same on every machine.
     """
     outer = _STAR_OUTER * r
     y0, y1 = max(int(cy - outer), 0), max(min(int(cy + outer) + 2, size), 0)
@@ -124,13 +126,20 @@ def _star_mask(cy: float, cx: float, r: float, angle: float, size: int) -> tuple
     window = (slice(y0, max(y0, y1)), slice(x0, max(x0, x1)))
     ax = _axis(size).astype(np.float64)
     dy, dx = ax[y0:y1, None] - cy, ax[None, x0:x1] - cx  # (h, 1), (1, w)
-    rho = np.hypot(dy, dx)
-    phi = np.mod(np.arctan2(dy, dx) - angle, 2 * np.pi / 5)
-    phi = np.minimum(phi, 2 * np.pi / 5 - phi)  # fold onto [0, pi / 5]
-    px, py = rho * np.cos(phi), rho * np.sin(phi)
     inner = _STAR_INNER * outer
-    bx, by = inner * np.cos(np.pi / 5) - outer, inner * np.sin(np.pi / 5)  # edge from the tip (outer, 0)
-    return window, bx * py - by * (px - outer) >= 0  # the centre gives by * outer > 0
+    corners = []  # tip k at angle + 2 pi k / 5, inner corner k half-way to the next tip
+    for k in range(10):
+        a = angle + math.pi * k / 5
+        rad = outer if k % 2 == 0 else inner
+        corners.append((rad * math.cos(a), rad * math.sin(a)))
+    inside = np.zeros((dy.shape[0], dx.shape[1]), bool)
+    for k in range(0, 10, 2):
+        kite = [(0.0, 0.0), corners[k - 1], corners[k], corners[k + 1]]  # counter-clockwise
+        part = np.ones_like(inside)
+        for (ax0, ay0), (ax1, ay1) in zip(kite, kite[1:] + kite[:1]):
+            part &= (ax1 - ax0) * (dy - ay0) - (ay1 - ay0) * (dx - ax0) >= 0  # left of each edge
+        inside |= part
+    return window, inside
 
 
 def _object_mask(kind: int, cy: float, cx: float, r: float, angle: float,
