@@ -192,7 +192,8 @@ fine-tunes lesson 07's Mask R-CNN on `train/` and evaluates on `val/`. The scene
 unlike the shapes world that lesson 07's model was trained on, the way a learner's own data would be:
 
 - **Backgrounds are photographs**, not the generated sky, grass and water: crops of the three
-  texture photographs that ship with scikit-image, {textures} (512 x 512, grey),
+  texture photographs that ship with scikit-image (512 x 512, grey),
+  {textures},
   rotated by quarter turns, mirrored, half the time zoomed out 2x, tinted (green, grey-beige,
   brick red, with a per-scene jitter of contrast, brightness and colour); in about 60 % of the
   images two of them meet along a straight boundary at a random angle. Uneven light and a little
@@ -200,9 +201,10 @@ unlike the shapes world that lesson 07's model was trained on, the way a learner
 - **A new class**: five-pointed **stars**, beside circles, squares and triangles. Lesson 07's model
   has never seen a star.
 - **Smaller and more numerous objects**: {MIN_OBJECTS}-{MAX_OBJECTS} objects per image (fewer when a placement
-  fails) with radii of {MIN_RADIUS:g}-{MAX_RADIUS:g} px (the shapes world: 1-6 objects of 7-22 px), painted in
-  colours of any hue and shaded by the texture under them; many are placed against an earlier
-  one, so they touch or overlap (the hidden parts are not in the masks).
+  fails) with radii of {MIN_RADIUS:g}-{MAX_RADIUS:g} px (a star's tips reach 1.45 radii; the shapes world: 1-6
+  objects of 7-22 px), painted in colours of any hue and shaded by the texture under them;
+  many are placed against an earlier one, so they touch or overlap (the hidden parts are not in
+  the masks).
 
 The scenes come from `course_utils.data.own_world.make_own_scene` with seeds {train_seed} (train) and
 {val_seed} (val); no other lesson uses this world.
