@@ -39,7 +39,11 @@ def _cmd_make_data(args: argparse.Namespace) -> int:
     except ImportError as err:
         print(f"The data sample cannot be written: course_utils.data.coco.write_sample is not available ({err}).")
         return 1
-    written = write_sample(out)
+    try:
+        written = write_sample(out)
+    except ImportError as err:  # scikit-image holds the photographs of the backgrounds
+        print(f"The data sample cannot be written: {err}.")
+        return 1
     print(f"Wrote the course's data sample to {written}.")
     return 0
 

@@ -82,3 +82,17 @@ def test_module_entry_point_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "course_utils", "check", "--root", "/nonexistent-course"],
                             capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
     assert result.returncode == 1 and "make-data" in result.stdout
+
+
+def test_make_data_without_scikit_image_says_what_to_install(tmp_path: Path, capsys,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_utils.data import own_world
+
+    own_world.photo_textures.cache_clear()
+    monkeypatch.setitem(sys.modules, "skimage", None)  # import skimage now raises ImportError
+    try:
+        assert main(["make-data", "--out", str(tmp_path / "sample")]) == 1
+    finally:
+        own_world.photo_textures.cache_clear()
+    out = capsys.readouterr().out
+    assert "cannot be written" in out and "pip install scikit-image" in out and "Traceback" not in out

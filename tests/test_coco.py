@@ -34,8 +34,9 @@ from course_utils.data import (
     validate_or_raise,
     write_sample,
 )
-from course_utils.data.coco import png_bytes, to_uint8
+from course_utils.data.coco import SAMPLE_SPLITS, png_bytes, to_uint8
 from course_utils.data.faults import EXTRA_PLANTABLE, fault_table, make_broken_copy
+from course_utils.data.own_world import OWN_CATEGORIES, OWN_CLASSES, OWN_THINGS, make_own_scene
 from course_utils.data.rle import rle_string_counts
 
 SEED, LENGTH = 7, 6
@@ -390,10 +391,26 @@ def test_committed_sample_is_clean_and_loads():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             ds = CocoInstanceDataset(sample_dir() / split)
-        assert len(ds) == n and ds.class_names == CLASSES
+        assert len(ds) == n and ds.class_names == OWN_CLASSES  # the dataset's own categories, not the course's
+        assert ds.category_map == {c["id"]: c["id"] for c in OWN_CATEGORIES}
         total += sum(len(ds.annotations(i)) for i in range(len(ds)))
     size = sum(p.stat().st_size for p in sample_dir().rglob("*") if p.is_file())
     assert size < 5_000_000 and total > 72
+
+
+def test_committed_sample_is_the_shifted_world():
+    """Every split holds ``make_own_scene`` scenes of its seed: same pixels (to 8 bits), masks, labels and boxes."""
+    for split, (seed, n) in SAMPLE_SPLITS.items():
+        ds = CocoInstanceDataset(sample_dir() / split)
+        assert len(ds) == n
+        for i in (0, n - 1):
+            scene = make_own_scene(seed, i)
+            image, target = ds[i]
+            assert torch.equal(torch.from_numpy(to_uint8(image)), torch.from_numpy(to_uint8(scene["image"])))
+            assert torch.equal(target["masks"].bool(), scene["masks"])
+            assert torch.equal(target["labels"], scene["labels"]) and torch.equal(target["boxes"], scene["boxes"])
+        labels = {int(c) for i in range(n) for c in ds[i][1]["labels"]}
+        assert labels == set(OWN_THINGS), f"{split}: every category, the new star included, has objects"
 
 
 def test_dataset_skips_untrainable_annotations_and_names_bad_files(exported, tmp_path):

@@ -209,3 +209,49 @@ def test_train_on_coco_runs_and_lowers_the_loss() -> None:
     losses = [s["loss"] for s in history.steps]
     assert losses[-1] < losses[0]
     assert not model.training
+
+
+def test_class_mapping_matches_lesson_07s_classes_by_name_and_drops_the_rest() -> None:
+    from course_utils.data import CLASSES
+    from course_utils.data.own_world import OWN_CLASSES
+    from course_utils.train.own_data import class_mapping, rename_predictions
+
+    mapping = class_mapping(CLASSES, OWN_CLASSES)
+    assert mapping == {4: 1, 5: 2, 6: 3}, "circle, square, triangle; no star in lesson 07's classes"
+    pred = {"boxes": torch.rand(4, 4), "labels": torch.tensor([4, 2, 6, 5]), "scores": torch.rand(4),
+            "masks": torch.rand(4, 1, 8, 8)}
+    out = rename_predictions([pred], mapping)[0]
+    assert out["labels"].tolist() == [1, 3, 2] and torch.equal(out["scores"], pred["scores"][[0, 2, 3]])
+    assert torch.equal(out["masks"], pred["masks"][[0, 2, 3]])
+
+
+def test_compare_starts_on_a_tiny_budget(tmp_path: Path) -> None:
+    """Four rows; the three trained ones take the same number of steps; the starting model is left unchanged."""
+    import dataclasses
+
+    from course_utils.data.coco import CocoInstanceDataset, export_coco
+    from course_utils.data.own_world import OWN_CATEGORIES, make_own_scene
+    from course_utils.models.maskrcnn import MaskRCNNConfig, build_maskrcnn
+    from course_utils.train.own_data import ComparisonConfig, compare_starts, format_comparison
+
+    for split, seed in (("train", 5), ("val", 6)):
+        export_coco(tmp_path / split, split=seed, length=2, scenes=make_own_scene, categories=OWN_CATEGORIES)
+    train, val = CocoInstanceDataset(tmp_path / "train"), CocoInstanceDataset(tmp_path / "val")
+    torch.manual_seed(0)
+    start = build_maskrcnn(MaskRCNNConfig())  # stands in for lesson 07's model: 7 classes
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    cfg = dataclasses.replace(ComparisonConfig(), epochs=2, batch_size=2, max_minutes=None)
+    rows = compare_starts(train, val, start, cfg, device="cpu")
+    assert [r["start"] for r in rows] == ["lesson 07's model, not fine-tuned", "fine-tuned from lesson 07's model",
+                                          "from scratch (random weights)", "fine-tuned, with augmentation"]
+    assert [r["steps"] for r in rows] == [0, 2, 2, 2]
+    assert rows[0]["train_s"] == 0 and all(r["train_s"] > 0 for r in rows[1:])
+    assert all(0 <= r["mask_AP"] <= r["mask_AP50"] <= 1 for r in rows)
+    assert all(torch.equal(v, start.state_dict()[k]) for k, v in before.items())
+    assert start.roi_heads.box_predictor.cls_score.out_features == 7
+    table = format_comparison(rows)
+    assert len(table.splitlines()) == 5 and "mask AP" in table and "from scratch" in table
+    with pytest.warns(UserWarning, match="outside the mapping"):
+        circles_only = CocoInstanceDataset(tmp_path / "val", category_map={1: 1})
+    with pytest.raises(ValueError, match="different classes"):
+        compare_starts(train, circles_only, start, cfg)

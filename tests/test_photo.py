@@ -7,8 +7,9 @@ import torch
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from course_utils.data.photo import coco_label_for_voc, domain_gap, photo_to_coco, pretrained_on_photo, voc_photo
+from course_utils.data.photo import coco_label_for_voc, photo_to_coco, voc_photo
 from course_utils.data.validate import validate_coco
+from course_utils.metrics.domain_gap import domain_gap, pretrained_on_photo
 
 
 @pytest.fixture(scope="module")

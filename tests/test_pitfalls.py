@@ -40,8 +40,9 @@ def test_c_xyxy_boxes_ruin_bbox_ap(gauntlet):
 def test_d_a_wrong_area_moves_objects_between_buckets(gauntlet):
     v = gauntlet["(d)"].values
     assert sum(v["buckets_before"].values()) == sum(v["buckets_after"].values())
-    assert v["buckets_before"]["medium"] > 0 and v["buckets_after"]["medium"] == 0
-    assert v["AP_medium"] == (1.0, -1.0)
+    assert v["buckets_after"]["medium"] > v["buckets_before"]["medium"]  # small objects now counted as medium
+    assert v["AP_medium"] != v["AP_medium"][::-1] or v["AP_small"] != v["AP_small"][::-1]  # a per-size AP moved
+    assert v["AP"][0] == v["AP"][1]  # ... while the overall AP does not show it
     assert v["area_mismatch_reported"] == sum(v["buckets_after"].values())  # the validator names every one
 
 

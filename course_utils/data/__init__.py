@@ -13,11 +13,12 @@ from .datasets import (
                       segment_target,
                       split_seed,
 )
+from .own_world import make_own_scene
 from .shapes import make_scene
 
 __all__ = ["CLASSES", "CLASS_COLOURS", "LABEL_DIVISOR", "NUM_CLASSES", "STUFF", "THINGS", "THING_COLOURS",
-           "VOID", "class_name", "make_scene", "SPLITS", "InstanceDataset", "PanopticDataset", "PixelDataset",
-           "SemanticDataset", "collate", "instance_target", "pixel_features", "segment_target",
+           "VOID", "class_name", "make_own_scene", "make_scene", "SPLITS", "InstanceDataset", "PanopticDataset",
+           "PixelDataset", "SemanticDataset", "collate", "instance_target", "pixel_features", "segment_target",
            "split_seed"]
 from .coco import (
     CocoFormatError,

@@ -1,7 +1,9 @@
-"""Export shapes-world scenes as COCO instance-segmentation files, and the committed ``data/`` sample.
+"""Export generated scenes as COCO instance-segmentation files, and the committed ``data/`` sample.
 
 ``export_coco`` writes a split as ``images/NNNNNN.png`` plus ``annotations.json`` (compressed RLE
-masks, category ids = the course's class ids); ``write_sample`` makes the committed sample.
+masks; category ids = the course's class ids for shapes-world scenes, or the categories given);
+``write_sample`` makes the committed sample: scenes of the shifted world (``own_world.py``), the
+"somebody else's data" of lesson 11.
 
 Every byte written is a function of the scenes only: PNGs come from a tiny encoder below (stored
 deflate blocks, no metadata), because compressed PNG bytes change with the zlib build inside
@@ -14,6 +16,7 @@ import json
 import re
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +25,12 @@ from pycocotools import mask as mask_utils
 
 from .classes import CLASSES, STUFF, THINGS, VOID
 from .datasets import split_seed
+from .own_world import MAX_OBJECTS, MAX_RADIUS, MIN_OBJECTS, MIN_RADIUS, OWN_CATEGORIES, TEXTURES, make_own_scene
 from .rle import masks_to_rle
 from .shapes import make_scene
 
 SAMPLE_SPLITS: dict[str, tuple[int, int]] = {"train": (100, 48), "val": (101, 24)}
-"""(seed, number of scenes) of each split of the committed sample; seeds differ from ``SPLITS``."""
+"""(seed, number of scenes) of each split of the committed sample (shifted-world scenes, ``make_own_scene``)."""
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
@@ -99,7 +103,8 @@ def scene_annotations(scene: dict, image_id: int, first_id: int) -> list[dict]:
 
 
 def export_coco(out_dir: str | Path, split: str | int = "train", length: int = 64, size: int = 128,
-                description: str | None = None) -> Path:
+                description: str | None = None, scenes: Callable[[int, int, int], dict] = make_scene,
+                categories: list[dict] | None = None) -> Path:
     """Write ``length`` scenes of a split as a COCO instance dataset, reproducibly.
 
     Args:
@@ -109,17 +114,23 @@ def export_coco(out_dir: str | Path, split: str | int = "train", length: int = 6
         length: number of scenes (image ids 0 .. length - 1 are the scene indices).
         size: image side in pixels.
         description: text for ``info.description``.
+        scenes: the generator, ``scenes(seed, index, size) -> scene dict`` (default the shapes world's
+            ``make_scene``; ``own_world.make_own_scene`` for the shifted world).
+        categories: the COCO ``categories`` the scenes' labels refer to (default: the course's classes,
+            :func:`coco_categories`, which is what ``make_scene`` labels are).
 
     Returns:
         the path of ``annotations.json``.
     """
+    if not callable(scenes):
+        raise TypeError(f"scenes must be a function (seed, index, size) -> scene, not {type(scenes).__name__}")
     out_dir = Path(out_dir)
     seed = split_seed(split)
     image_dir = out_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
     for index in range(int(length)):
-        scene = make_scene(seed, index, size)
+        scene = scenes(seed, index, size)
         name = f"{index:06d}.png"
         (image_dir / name).write_bytes(png_bytes(to_uint8(scene["image"])))
         images.append({"id": index, "file_name": name, "width": size, "height": size})
@@ -131,7 +142,7 @@ def export_coco(out_dir: str | Path, split: str | int = "train", length: int = 6
             "version": "1.0", "contributor": "course_utils.data.coco.export_coco", "seed": seed,
             "url": "", "year": 2024}
     data = {"info": info, "licenses": [], "images": images, "annotations": annotations,
-            "categories": coco_categories()}
+            "categories": coco_categories() if categories is None else categories}
     path = out_dir / "annotations.json"
     path.write_text(_dump_json(data), encoding="utf-8", newline="\n")
     return path
@@ -155,9 +166,11 @@ def write_sample(out_dir: str | Path = "data") -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     objects = {}
     for name, (seed, length) in SAMPLE_SPLITS.items():
-        path = export_coco(out_dir / name, split=seed, length=length, size=128,
-                           description=f"Shapes world sample, {name} split: seed {seed}, {length} images of 128x128")
-        objects[name] = len(json.loads(path.read_text(encoding="utf-8"))["annotations"])
+        path = export_coco(out_dir / name, split=seed, length=length, size=128, scenes=make_own_scene,
+                           categories=OWN_CATEGORIES, description=f"Shifted-world sample (photographic "
+                           f"backgrounds, stars), {name} split: seed {seed}, {length} images of 128x128")
+        anns = json.loads(path.read_text(encoding="utf-8"))["annotations"]
+        objects[name] = {c["id"]: sum(a["category_id"] == c["id"] for a in anns) for c in OWN_CATEGORIES}
     (out_dir / "README.md").write_text(_sample_readme(objects), encoding="utf-8", newline="\n")
     # git must not convert line endings (core.autocrlf), or the files stop matching byte-for-byte
     (out_dir / ".gitattributes").write_text("# written by write_sample: keep every file byte-for-byte\n* -text\n",
@@ -165,18 +178,40 @@ def write_sample(out_dir: str | Path = "data") -> Path:
     return out_dir
 
 
-def _sample_readme(objects: dict[str, int]) -> str:
-    """The text of ``data/README.md``; ``objects`` is the number of annotations per split."""
+def _sample_readme(objects: dict[str, dict[int, int]]) -> str:
+    """The text of ``data/README.md``; ``objects`` is the number of annotations per split and category id."""
     (train_seed, n_train), (val_seed, n_val) = SAMPLE_SPLITS["train"], SAMPLE_SPLITS["val"]
-    rows = "\n".join(f"| {c['id']} | {c['name']} | {c['supercategory']} | {c['isthing']} | "
-                     f"{'yes' if c['isthing'] else 'no (declared so the ids match the course)'} |"
-                     for c in coco_categories())
-    return f"""# `data/`: a small COCO-format sample of the shapes world
+    total = {name: sum(counts.values()) for name, counts in objects.items()}
+    rows = "\n".join(f"| {c['id']} | {c['name']} | {c['supercategory']} | {objects['train'][c['id']]} | "
+                     f"{objects['val'][c['id']]} |" for c in OWN_CATEGORIES)
+    textures = ", ".join(f"`skimage.data.{t}()`" for t in TEXTURES)
+    return f"""# `data/`: a small COCO-format dataset that is not the shapes world
 
-Lesson 11 loads this folder as if it were somebody else's dataset: it validates the file, trains
-on `train/`, evaluates on `val/`. The scenes come from the course's generator with seeds
-{train_seed} (train) and {val_seed} (val), which no other lesson trains on, so every model in the course
-meets them for the first time.
+Lesson 11 loads this folder as if it were somebody else's dataset: it validates the file,
+fine-tunes lesson 07's Mask R-CNN on `train/` and evaluates on `val/`. The scenes are deliberately
+unlike the shapes world that lesson 07's model was trained on, the way a learner's own data would be:
+
+- **Backgrounds are photographs**, not the generated sky, grass and water: crops of the three
+  texture photographs that ship with scikit-image (512 x 512, grey),
+  {textures},
+  rotated by quarter turns, mirrored, half the time zoomed out 2x, tinted (green, grey-beige,
+  brick red, with a per-scene jitter of contrast, brightness and colour); in about 60 % of the
+  images two of them meet along a straight boundary at a random angle. Uneven light and a little
+  sensor noise come on top.
+- **A new class**: five-pointed **stars**, beside circles, squares and triangles. Lesson 07's model
+  has never seen a star.
+- **Smaller and more numerous objects**: {MIN_OBJECTS}-{MAX_OBJECTS} objects per image (fewer when a placement
+  fails) with radii of {MIN_RADIUS:g}-{MAX_RADIUS:g} px (a star's tips reach 1.45 radii; the shapes world: 1-6
+  objects of 7-22 px), painted in colours of any hue and shaded by the texture under them;
+  many are placed against an earlier one, so they touch or overlap (the hidden parts are not in
+  the masks).
+
+The scenes come from `course_utils.data.own_world.make_own_scene` with seeds {train_seed} (train) and
+{val_seed} (val); no other lesson uses this world.
+
+The texture photographs are scikit-image's (`skimage/data/`); its documentation gives their
+sources and licence: grass from DeviantArt (linolafett, "Grass 01"), gravel ("Gravel04") and brick
+("Bricks25") from CC0Textures, all under the **Creative Commons CC0** licence (public domain).
 
 ## Layout
 
@@ -185,10 +220,10 @@ data/
   README.md                  this file
   .gitattributes             tells git never to change line endings here (the bytes must not move)
   train/
-    annotations.json         COCO instance annotations: {n_train} images, {objects["train"]} objects
+    annotations.json         COCO instance annotations: {n_train} images, {total["train"]} objects
     images/000000.png ...    {n_train} images, 000000.png to {n_train - 1:06d}.png
   val/
-    annotations.json         COCO instance annotations: {n_val} images, {objects["val"]} objects
+    annotations.json         COCO instance annotations: {n_val} images, {total["val"]} objects
     images/000000.png ...    {n_val} images, 000000.png to {n_val - 1:06d}.png
 ```
 
@@ -205,7 +240,7 @@ Standard COCO instance format (keys sorted, one record per line):
 - `annotations`: one per object.
   - `id`: unique in the file, from 1 (pycocotools' evaluation treats id 0 as "no match").
   - `image_id`: the image it belongs to.
-  - `category_id`: the course's class id (table below).
+  - `category_id`: the dataset's own category id (table below).
   - `segmentation`: the object's *visible* pixels (occluded parts excluded, so masks never
     overlap) as compressed RLE: `{{"size": [height, width], "counts": "<string>"}}`; decode it with
     `pycocotools.mask.decode`.
@@ -213,15 +248,16 @@ Standard COCO instance format (keys sorted, one record per line):
   - `bbox`: `[x, y, width, height]` of the tightest box around the mask, exactly as
     `pycocotools.mask.toBbox` gives it.
   - `iscrowd`: always 0.
-- `categories`: every class of the course except void, with `supercategory` "stuff" or "thing"
-  and `isthing` 0 or 1.
+- `categories`: the four object classes, with `supercategory` "shape" and `isthing` 1.
 
 ## Ids
 
-COCO category ids are the course's class ids (`course_utils.data.CLASSES`). Id 0 (`void`) is not
-a category and no annotation uses it: torchvision reads label 0 as background.
+The category ids are this dataset's own, numbered from 1 as a real dataset would number them;
+they are **not** the course's class ids (where 4-6 are circle, square, triangle). The loader
+(`CocoInstanceDataset`, `category_mapping`) gives them the labels 1-4 and keeps label 0 for
+torchvision's background; lesson 11 maps lesson 07's classes to these by name.
 
-| id | name | supercategory | isthing | has annotations |
+| id | name | supercategory | objects in train | objects in val |
 |---|---|---|---|---|
 {rows}
 
@@ -234,6 +270,7 @@ dataset = CocoInstanceDataset("../data/train")  # (image, target) in torchvision
 ```
 
 Regenerate it with `python -m course_utils make-data` (or `make data`), which calls
-`course_utils.data.coco.write_sample("data")`. The result is byte-for-byte identical to the
-committed files; `tests/test_coco.py` checks that.
+`course_utils.data.coco.write_sample("data")` (scikit-image must be installed: it holds the
+photographs). The result is byte-for-byte identical to the committed files; `tests/test_coco.py`
+checks that.
 """

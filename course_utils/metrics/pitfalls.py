@@ -140,24 +140,29 @@ def _bucket_counts(anns: list[dict]) -> dict[str, int]:
 
 def _area(gt: COCO) -> PitfallResult:
     data = copy.deepcopy(gt.dataset)
-    sizes = {img["id"]: img["width"] * img["height"] for img in data["images"]}
     for a in data["annotations"]:
-        a["area"] = a["area"] / sizes[a["image_id"]]  # a fraction of the image, as some converters write it
-    before, after = _stats(gt, perfect_results(gt)), _stats(_coco(data), perfect_results(gt))
+        a["area"] = 4 * a["area"]  # measured on images at twice the size, as a converter that forgot to rescale
+    results = _eroded_results(gt)  # masks one pixel too small: small objects lose more IoU than large ones
+    before, after = _stats(gt, results), _stats(_coco(data), results)
     nb, na = _bucket_counts(gt.dataset["annotations"]), _bucket_counts(data["annotations"])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "annotations.json"
         path.write_text(json.dumps(data), encoding="utf-8")
         reported = sum(f.kind == "area-mismatch" for f in validate_coco(path, check_images=False))
-    return PitfallResult("(d) wrong area", "ground-truth area written as a fraction of the image instead of pixels",
+
+    def shown(v: float) -> str:
+        return f"{v:.0f} (no ground truth)" if v < 0 else f"{v:.3f}"
+
+    return PitfallResult("(d) wrong area", "ground-truth area measured at twice the image size (4x the pixels)",
                          f"objects per bucket (small/medium/large) go from {nb['small']}/{nb['medium']}/"
-                         f"{nb['large']} to {na['small']}/{na['medium']}/{na['large']}, so AP_medium goes from "
-                         f"{before['AP_medium']:.3f} to {after['AP_medium']:.0f} (no ground truth) and AP_small now "
-                         f"scores every object; the overall AP does not show it (the validator does: "
-                         f"{reported} area-mismatch).",
+                         f"{nb['large']} to {na['small']}/{na['medium']}/{na['large']}, so AP_small goes from "
+                         f"{shown(before['AP_small'])} to {shown(after['AP_small'])} and AP_medium from "
+                         f"{shown(before['AP_medium'])} to {shown(after['AP_medium'])} for the same predictions "
+                         f"(masks one pixel too small), while the overall AP stays {after['AP']:.3f} (the validator "
+                         f"reports {reported} area-mismatch).",
                          {"area_mismatch_reported": reported, "buckets_before": nb, "buckets_after": na,
-                          "AP_small": (before["AP_small"],
-                          after["AP_small"]), "AP_medium": (before["AP_medium"], after["AP_medium"])})
+                          "AP_small": (before["AP_small"], after["AP_small"]),
+                          "AP_medium": (before["AP_medium"], after["AP_medium"]), "AP": (before["AP"], after["AP"])})
 
 
 def _crowd_counts(ev) -> tuple[int, int]:
@@ -233,12 +238,17 @@ def _category_zero(gt: COCO) -> PitfallResult:
                           "validator": dict(kinds), "loader_label": label})
 
 
-def _scale(gt: COCO) -> PitfallResult:
+def _eroded_results(gt: COCO) -> list[dict]:
+    """An imperfect "model": the ground truth as results, every mask one pixel too small all round."""
     results = perfect_results(gt)
-    for r in results:  # an imperfect "model": every mask loses its outer ring of pixels
+    for r in results:
         m = ndimage.binary_erosion(rle_to_mask(r["segmentation"])).astype(np.uint8)
         r["segmentation"] = masks_to_rle(m[None])[0]
-    stats = _stats(gt, results)
+    return results
+
+
+def _scale(gt: COCO) -> PitfallResult:
+    stats = _stats(gt, _eroded_results(gt))
     aps = [stats[k] for k in STAT_NAMES[:6]]
     naive = float(np.mean(aps))
     valid = float(np.mean([v for v in aps if v > -1]))

@@ -160,6 +160,9 @@ class SegmentBatches(DetectionBatches):
 class CocoBatches(DetectionBatches):
     """``DetectionBatches`` of a whole detection dataset, loaded into memory once.
 
+    A dataset with a ``set_epoch`` method (``data.augment.AugmentedDataset``) is read again before
+    every pass instead, with the pass's number, so each epoch trains on new augmented variants.
+
     Args:
         dataset: yields (image (3, H, W), target) pairs in torchvision's format (e.g. ``CocoInstanceDataset``).
         batch_size: images per batch.
@@ -168,8 +171,29 @@ class CocoBatches(DetectionBatches):
     """
 
     def __init__(self, dataset, batch_size: int = 8, flip: bool = True, seed: int = 0):
+        if len(dataset) == 0:
+            raise ValueError("the dataset is empty: there is nothing to train on")
+        self.dataset = dataset if callable(getattr(dataset, "set_epoch", None)) else None
+        self.epoch = 0
+        if self.dataset is not None:
+            self.dataset.set_epoch(0)
+        super().__init__(*self._read(dataset), batch_size, flip, seed)
+
+    @staticmethod
+    def _read(dataset) -> tuple[list[torch.Tensor], list[dict]]:
+        """Every (image, target) of the dataset, as two lists."""
         items = [dataset[i] for i in range(len(dataset))]
-        super().__init__([img for img, _ in items], [t for _, t in items], batch_size, flip, seed)
+        return [img for img, _ in items], [t for _, t in items]
+
+    def __iter__(self):
+        if self.dataset is not None:
+            if self.epoch > 0:  # epoch 0 was read when the batches were made
+                self.dataset.set_epoch(self.epoch)
+                images, targets = self._read(self.dataset)
+                self.images = images
+                self.targets = [{k: t[k] for k in ("boxes", "labels", "masks")} for t in targets]
+            self.epoch += 1
+        yield from super().__iter__()
 
 
 def flip_scene(image: torch.Tensor, target: dict, horizontal: bool, vertical: bool) -> tuple[torch.Tensor, dict]:

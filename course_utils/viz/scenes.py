@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import matplotlib.pyplot as plt
@@ -48,7 +49,8 @@ def _outlines(masks: torch.Tensor, width: int) -> torch.Tensor:
 
 def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor | None = None,
                    labels: torch.Tensor | None = None, scores: torch.Tensor | None = None,
-                   alpha: float = 0.65, width: int = 1, scale: int = 1) -> torch.Tensor:
+                   alpha: float = 0.65, width: int = 1, scale: int = 1, class_names: Sequence[str] | None = None,
+                   colour_ids: Sequence[int] | None = None) -> torch.Tensor:
     """Overlay instance masks (and boxes with class names / scores) on an image.
 
     Each instance gets a colour of the instance palette (``viz.colours``; never a class colour): a
@@ -64,6 +66,10 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
         alpha: mask opacity.
         width: box line width.
         scale: enlarge by this integer factor first (nearest), so text and lines stay legible.
+        class_names: the name of each label (default the course's ``CLASSES``; a COCO dataset's
+            ``class_names`` for its own labels).
+        colour_ids: which instance colour each object takes (default 0, 1, 2, ...), so that an
+            object keeps its colour in several pictures when some objects are missing from one.
 
     Returns:
         uint8 (3, H*scale, W*scale) picture.
@@ -79,14 +85,16 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
     n = len(m)
     if n == 0:
         return out
-    colours = instance_colours(n)
+    palette = instance_colours(max(colour_ids, default=-1) + 1 if colour_ids is not None else n)
+    colours = [palette[int(k)] for k in colour_ids] if colour_ids is not None else palette
     out = draw_segmentation_masks(out, m, alpha=alpha, colors=colours)
     out = draw_segmentation_masks(out, _outlines(m, max(1, (scale + 1) // 2)), alpha=1.0, colors=colours)
     if boxes is not None and len(boxes):
         boxes = boxes.detach().cpu().float()
         out = draw_bounding_boxes(out, boxes, colors=colours, width=width)
         if labels is not None:
-            text = [CLASSES[int(c)] if 0 <= int(c) < len(CLASSES) else str(int(c)) for c in labels]
+            names = CLASSES if class_names is None else list(class_names)
+            text = [names[int(c)] if 0 <= int(c) < len(names) else str(int(c)) for c in labels]
             if scores is not None:
                 text = [f"{t} {float(s):.2f}" for t, s in zip(text, scores)]
             out = draw_labels(out, boxes, text, colours, _font_path(), max(8, 4 * scale))
