@@ -245,6 +245,8 @@ def test_compare_starts_on_a_tiny_budget(tmp_path: Path) -> None:
     assert [r["start"] for r in rows] == ["lesson 07's model, not fine-tuned", "fine-tuned from lesson 07's model",
                                           "from scratch (random weights)", "fine-tuned, with augmentation"]
     assert [r["steps"] for r in rows] == [0, 2, 2, 2]
+    assert rows[0]["history"] is None and all(r["history"].total_steps == 2 for r in rows[1:])
+    assert rows[0]["model"] is start and len({id(r["model"]) for r in rows}) == 4  # three new models
     assert rows[0]["train_s"] == 0 and all(r["train_s"] > 0 for r in rows[1:])
     assert all(0 <= r["mask_AP"] <= r["mask_AP50"] <= 1 for r in rows)
     assert all(torch.equal(v, start.state_dict()[k]) for k, v in before.items())

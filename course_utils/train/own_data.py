@@ -30,6 +30,7 @@ from ..device import as_device, seed_everything
 from ..metrics.coco_eval import coco_evaluate, predict_dataset
 from ..models.maskrcnn import MaskRCNNConfig, build_maskrcnn, set_num_classes
 from .coco import OwnDataConfig, train_on_coco
+from .history import History
 
 
 @dataclass(frozen=True)
@@ -99,15 +100,15 @@ def mask_scores(model: nn.Module, dataset, device: torch.device | str | None = N
 
 
 def _train(model: nn.Module, dataset, cfg: ComparisonConfig, lr: float, device: torch.device,
-           progress: bool) -> tuple[float, int]:
-    """Train with lesson 11's ``train_on_coco``; returns (seconds, optimiser steps)."""
+           progress: bool) -> tuple[float, History]:
+    """Train with lesson 11's ``train_on_coco``; returns (seconds, the run's ``History``)."""
     recipe = dataclasses.replace(OwnDataConfig(), batch_size=cfg.batch_size, fine_tune_epochs=cfg.epochs,
                                  fine_tune_lr=lr, weight_decay=cfg.weight_decay, flip=cfg.flip,
                                  max_minutes=cfg.max_minutes, seed=cfg.seed)
     start = time.perf_counter()
     history = train_on_coco(model, dataset, recipe, fine_tuning=True, device=device, live_plot=False,
                             progress=progress)
-    return time.perf_counter() - start, history.total_steps
+    return time.perf_counter() - start, history
 
 
 def compare_starts(train_ds, val_ds, start: nn.Module, cfg: ComparisonConfig | None = None,
@@ -127,7 +128,9 @@ def compare_starts(train_ds, val_ds, start: nn.Module, cfg: ComparisonConfig | N
 
     Returns:
         four dicts, in the order above: ``start`` (what was trained, in words), ``mask_AP``
-        (AP[.50:.95] on ``val_ds``), ``mask_AP50``, ``steps`` and ``train_s`` (0 for start 1).
+        (AP[.50:.95] on ``val_ds``), ``mask_AP50``, ``steps`` and ``train_s`` (0 for start 1), the
+        trained ``model``, its ``history`` (``fit``'s ``History``; None for start 1) and
+        ``stopped_early`` (fit's reason when a time cap cut the run, else None).
     """
     cfg = cfg or ComparisonConfig()
     device = as_device(device)
@@ -136,36 +139,39 @@ def compare_starts(train_ds, val_ds, start: nn.Module, cfg: ComparisonConfig | N
     k = train_ds.num_classes
     mapping = class_mapping(model_names, train_ds.class_names)
     start = start.to(device).eval()
-    rows = [{"start": "lesson 07's model, not fine-tuned", **_row(mask_scores(start, val_ds, device, mapping), 0, 0.0)}]
+    as_it_is = mask_scores(start, val_ds, device, mapping)
+    rows = [{"start": "lesson 07's model, not fine-tuned", **_row(as_it_is, None, 0.0), "model": start}]
 
     def fine_tuned() -> nn.Module:
         seed_everything(cfg.seed)  # the same new heads for both fine-tuning runs
         return set_num_classes(copy.deepcopy(start), k).to(device)
 
     model = fine_tuned()
-    seconds, steps = _train(model, train_ds, cfg, cfg.fine_tune_lr, device, progress)
-    rows.append({"start": "fine-tuned from lesson 07's model", **_row(mask_scores(model, val_ds, device), steps,
-                                                                      seconds)})
+    seconds, history = _train(model, train_ds, cfg, cfg.fine_tune_lr, device, progress)
+    rows.append({"start": "fine-tuned from lesson 07's model", **_row(mask_scores(model, val_ds, device), history,
+                                                                      seconds), "model": model})
     seed_everything(cfg.seed)
     base = getattr(start, "config", None)
     model = build_maskrcnn(dataclasses.replace(base if isinstance(base, MaskRCNNConfig) else MaskRCNNConfig(),
                                                num_classes=k)).to(device)
-    seconds, steps = _train(model, train_ds, cfg, cfg.scratch_lr, device, progress)
-    rows.append({"start": "from scratch (random weights)", **_row(mask_scores(model, val_ds, device), steps, seconds)})
+    seconds, history = _train(model, train_ds, cfg, cfg.scratch_lr, device, progress)
+    rows.append({"start": "from scratch (random weights)", **_row(mask_scores(model, val_ds, device), history, seconds),
+                 "model": model})
     model = fine_tuned()
     t0 = time.perf_counter()
     augmented = AugmentedDataset(train_ds, transforms or default_augmentation(int(train_ds[0][0].shape[-1])),
                                  seed=cfg.seed)
-    _, steps = _train(model, augmented, cfg, cfg.fine_tune_lr, device, progress)
+    _, history = _train(model, augmented, cfg, cfg.fine_tune_lr, device, progress)
     seconds = time.perf_counter() - t0  # reading the images once more included
-    rows.append({"start": "fine-tuned, with augmentation", **_row(mask_scores(model, val_ds, device), steps,
-                                                                  seconds)})
+    rows.append({"start": "fine-tuned, with augmentation", **_row(mask_scores(model, val_ds, device), history,
+                                                                  seconds), "model": model})
     return rows
 
 
-def _row(scores: dict[str, float], steps: int, seconds: float) -> dict:
-    """The numbers of one row of the comparison."""
-    return {"mask_AP": scores["AP"], "mask_AP50": scores["AP50"], "steps": int(steps), "train_s": float(seconds)}
+def _row(scores: dict[str, float], history, seconds: float) -> dict:
+    """The numbers of one row of the comparison (``history``: the run's ``History``, None when nothing trained)."""
+    return {"mask_AP": scores["AP"], "mask_AP50": scores["AP50"], "steps": history.total_steps if history else 0,
+            "train_s": float(seconds), "history": history, "stopped_early": history.stopped_early if history else None}
 
 
 def format_comparison(rows: list[dict]) -> str:
