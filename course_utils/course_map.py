@@ -48,7 +48,8 @@ LESSONS: tuple[Lesson, ...] = (
            "One model for semantic, instance and panoptic (mask classification), and click-to-segment (prompts).",
            4, 0.5),
     Lesson("11", "11_your_own_data.ipynb", "Your own data",
-           "Bring a COCO-format dataset: validate, train, export, evaluate; pretrained weights when online.", 0.5, 1),
+           "A dataset unlike the shapes world: validate, labelme, fine-tune vs from scratch, augment, evaluate "
+           "(and its pitfalls), a real photograph.", 4, 1),
 )
 
 
