@@ -49,7 +49,7 @@ LESSONS: tuple[Lesson, ...] = (
            4, 0.5),
     Lesson("11", "11_your_own_data.ipynb", "Your own data",
            "A dataset unlike the shapes world: validate, labelme, fine-tune vs from scratch, augment, evaluate "
-           "(and its pitfalls), a real photograph.", 4, 1),
+           "(and its pitfalls), a real photograph.", 2, 1),
 )
 
 

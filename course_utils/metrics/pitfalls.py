@@ -252,11 +252,17 @@ def _scale(gt: COCO) -> PitfallResult:
     aps = [stats[k] for k in STAT_NAMES[:6]]
     naive = float(np.mean(aps))
     valid = float(np.mean([v for v in aps if v > -1]))
+    absent = [b for b in ("small", "medium", "large") if stats[f"AP_{b}"] == -1]
+    if absent:
+        names = " and ".join(f"AP_{b}" for b in absent)
+        minus = (f"{names} {'is' if len(absent) == 1 else 'are'} -1 because no object is "
+                 f"{' or '.join(absent)}, and averaging the six AP numbers with {'it' if len(absent) == 1 else 'them'} "
+                 f"gives {naive:.3f} instead of {valid:.3f}")
+    else:
+        minus = "every size range has objects here, so no stat is -1; where one is, leave it out of any average"
     return PitfallResult("(g) AP scale and -1", "masks one pixel too small; the stats read as printed",
                          f"COCOeval's AP is {stats['AP']:.3f} on a 0-1 scale, which papers print as "
-                         f"{100 * stats['AP']:.1f}; AP_large is {stats['AP_large']:.0f} because no object is "
-                         f"large, and averaging the six AP numbers with it gives {naive:.3f} instead of "
-                         f"{valid:.3f}.", {"AP": stats["AP"], "AP_percent": 100 * stats["AP"],
+                         f"{100 * stats['AP']:.1f}; {minus}.", {"AP": stats["AP"], "AP_percent": 100 * stats["AP"],
                                            "AP_large": stats["AP_large"], "naive_mean": naive, "mean": valid})
 
 
