@@ -101,6 +101,36 @@ def test_colours_mean_one_thing() -> None:
     assert min(colour_distance(ERROR_COLOUR, c) for c in paint) >= 30, "the error colour looks like an object's paint"
 
 
+def test_model_colours_are_no_class_colours() -> None:
+    """The colours of compared models' curves and bars are far from every plotted class colour."""
+    from course_utils.data.classes import CLASS_COLOURS, MODEL_COLOURS, model_colour
+    from course_utils.viz.colours import colour_distance
+
+    for colour in MODEL_COLOURS:  # void (black) is never a series of these charts
+        nearest = min(colour_distance(colour, c) for c in CLASS_COLOURS[1:])
+        assert nearest >= 30, f"model colour {colour} looks like a class colour (delta E {nearest:.0f})"
+    assert len(set(MODEL_COLOURS)) == len(MODEL_COLOURS)
+    assert model_colour(len(MODEL_COLOURS)) == model_colour(0)
+    assert all(0 <= v <= 1 for v in model_colour(1))
+
+
+def test_one_object_has_one_colour_in_instance_and_panoptic_figures() -> None:
+    """Object k takes instance colour k in draw_instances and, given scene_thing_ids, in colour_panoptic."""
+    from course_utils.data import make_scene
+    from course_utils.viz import colour_panoptic, draw_instances
+    from course_utils.viz.scenes import scene_thing_ids
+
+    for index in range(6):
+        scene = make_scene(1, index)
+        pan = colour_panoptic(scene["panoptic"], scene_thing_ids(scene))  # (H, W, 3)
+        pic = draw_instances(scene["image"], scene["masks"], alpha=1.0, width=0)  # (3, H, W), no outlines
+        for k, mask in enumerate(scene["masks"]):
+            inner = mask & ~torch.roll(~mask, 1, 0) & ~torch.roll(~mask, 1, 1)  # away from the outline
+            if inner.any():
+                y, x = [int(v[0]) for v in torch.nonzero(inner, as_tuple=True)]
+                assert tuple(pan[y, x].tolist()) == tuple(pic[:, y, x].tolist()), (index, k)
+
+
 def test_instance_figures_use_the_instance_palette(batch) -> None:
     from course_utils.data.classes import CLASS_COLOURS, LABEL_DIVISOR, THINGS
     from course_utils.viz import colour_panoptic, draw_instances

@@ -48,6 +48,20 @@ CLASS_COLOURS: list[tuple[int, int, int]] = [
 ]
 """A display colour (RGB 0-255) per class id for label-map figures, not the scene colours."""
 
+MODEL_COLOURS: list[tuple[int, int, int]] = [
+    (40, 40, 40),  # charcoal
+    (150, 150, 150),  # grey
+    (0, 90, 90),  # dark teal
+    (200, 90, 0),  # dark orange
+]
+"""Line and bar colours of the series compared in one chart (models in lessons 03 and 04, PQ / SQ / RQ in
+lesson 09), far from every class colour, so a curve or bar is never read as a class; series k takes entry k."""
+
+
+def model_colour(k: int) -> tuple[float, float, float]:
+    """Matplotlib colour (0-1 floats) of the ``k``-th model in a comparison chart."""
+    return tuple(v / 255 for v in MODEL_COLOURS[k % len(MODEL_COLOURS)])
+
 THING_COLOURS: list[tuple[float, float, float]] = [
     (0.90, 0.15, 0.15),  # red
     (0.95, 0.55, 0.10),  # orange

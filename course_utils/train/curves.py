@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
+
+from ..data.classes import model_colour
 
 
 def in_notebook() -> bool:
@@ -130,8 +133,10 @@ def compare_curves(histories: dict, key: str = "miou", ax=None):
         fig, ax = plt.subplots(figsize=(5, 3.2))
     else:
         fig = ax.figure
-    for name, h in histories.items():
-        ax.plot([e["epoch"] for e in h.epochs], [e.get(key, math.nan) for e in h.epochs], "o-", label=name)
+    for k, (name, h) in enumerate(histories.items()):
+        ax.plot([e["epoch"] for e in h.epochs], [e.get(key, math.nan) for e in h.epochs], ("o-", "s--", "^:")[k % 3],
+                color=model_colour(k), label=name)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"validation {key}")
     ax.grid(alpha=0.3)

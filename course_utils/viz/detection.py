@@ -18,6 +18,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator
 from ..data.classes import CLASSES
 from ..metrics.counting import keep_confident
 from .axes import axes_or_figure
+from .instances import matched_numbers
 from .scenes import draw_instances, hwc
 
 LOSS_NAMES: dict[str, str] = {
@@ -227,6 +228,9 @@ def show_detections(images: Sequence[torch.Tensor], preds: Sequence[dict], targe
                     score_thresh: float = 0.5, mask_thresh: float = 0.5, scale: int = 3) -> plt.Figure:
     """Predicted instances (mask, box, class and score) per image, above the ground truth.
 
+    With ``targets``, a detection matched to a true object (mask IoU above 0.5) has that object's colour;
+    a duplicate or a false alarm has a colour no true object of the image has.
+
     Args:
         images: (3, H, W) float images.
         preds: Mask R-CNN outputs, one per image.
@@ -243,7 +247,10 @@ def show_detections(images: Sequence[torch.Tensor], preds: Sequence[dict], targe
     fig, axes = plt.subplots(rows, n, figsize=(2.9 * n, 3.0 * rows), squeeze=False)
     for j, (img, p) in enumerate(zip(images, preds)):
         k = keep_confident(p, score_thresh, mask_thresh)
-        pic = draw_instances(img, k["masks"], k["boxes"], k["labels"], k["scores"], scale=scale)
+        found = None  # with the truth: each detection takes the colour of the true object it matches
+        if targets is not None:
+            found = matched_numbers(k["masks"].bool(), targets[j]["masks"].bool())
+        pic = draw_instances(img, k["masks"], k["boxes"], k["labels"], k["scores"], scale=scale, colour_ids=found)
         axes[0, j].imshow(hwc(pic))
         axes[0, j].set_title(f"predicted: {len(k['labels'])} objects", fontsize=9)
         axes[0, j].axis("off")

@@ -54,20 +54,38 @@ def matched_ids(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 
     Returns:
         (H, W) int64 ids (0 = none).
     """
+    ids = np.zeros(masks.shape[1:], np.int64)
+    for mask, number in zip(masks.cpu().numpy().astype(bool), matched_numbers(masks, true_masks, min_iou)):
+        ids[mask] = number + 1
+    return ids
+
+
+def matched_numbers(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 0.5) -> list[int]:
+    """The colour number of each prediction: k for the one matched to true object k, N, N + 1, ... for the rest.
+
+    Matching is one-to-one (Hungarian on mask IoU, IoU above ``min_iou``), so a prediction drawn with
+    ``colour_ids`` takes the colour of the true object it found, and a duplicate or false alarm a colour
+    no true object has.
+
+    Args:
+        masks: (K, H, W) bool predicted masks.
+        true_masks: (N, H, W) bool true masks.
+        min_iou: the smallest IoU that counts as the same object.
+
+    Returns:
+        K ints.
+    """
     from scipy.optimize import linear_sum_assignment
 
     k, n = len(masks), len(true_masks)
-    numbers = list(range(n + 1, n + k + 1))
+    numbers = list(range(n, n + k))
     if k and n:
         iou = mask_iou_matrix(masks, true_masks)  # (K, N)
         rows, cols = linear_sum_assignment(-iou)
         for r, c in zip(rows, cols):
             if iou[r, c] > min_iou:
-                numbers[r] = c + 1
-    ids = np.zeros(masks.shape[1:], np.int64)
-    for mask, number in zip(masks.cpu().numpy().astype(bool), numbers):
-        ids[mask] = number
-    return ids
+                numbers[r] = int(c)
+    return numbers
 
 
 def masks_to_ids(masks: torch.Tensor) -> np.ndarray:

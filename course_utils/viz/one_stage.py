@@ -138,7 +138,7 @@ def show_two_families(maskrcnn_insp, rec: dict, image: torch.Tensor, max_objects
     n = min(max_objects, len(det.get("boxes", [])), len(maskrcnn_insp.mask_logits))
     protos = rec["prototypes"]
     cols = 1 + max(max_objects, 1)
-    fig, axes = plt.subplots(2, cols, figsize=(1.9 * cols, 4.3), squeeze=False)
+    fig, axes = plt.subplots(2, cols, figsize=(1.9 * cols, 4.9), squeeze=False)
     _image(axes[0, 0], image, "Mask R-CNN: a mask\nper detected box")
     for j in range(n):
         _box(axes[0, 0], det["boxes"][j], _rgb(j))

@@ -8,12 +8,12 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import Patch
 
-from ..data.classes import CLASSES, LABEL_DIVISOR, STUFF, THINGS
+from ..data.classes import CLASSES, LABEL_DIVISOR, STUFF, THINGS, model_colour
 from ..metrics.panoptic import evaluate_fusion
 from ..models.panoptic_fusion import FusionConfig, fuse_panoptic
 from .axes import axes_or_figure
 from .colours import instance_colours, text_colour
-from .scenes import class_patches, colour_panoptic, colour_semantic, draw_instances, hwc
+from .scenes import class_patches, colour_panoptic, colour_semantic, draw_instances, hwc, scene_thing_ids
 
 
 def _kept(raw: dict, cfg: FusionConfig) -> dict:
@@ -47,7 +47,7 @@ def show_panoptic_predictions(scenes: Sequence[dict], raws: Sequence[dict], cfg:
         panels = [hwc(scene["image"]), colour_semantic(raw["semantic"]),
                   hwc(draw_instances(scene["image"], det["masks"][:, 0].float(), det["boxes"], det["labels"],
                                      det["scores"], scale=3, width=2)),
-                  colour_panoptic(pan), colour_panoptic(scene["panoptic"])]
+                  colour_panoptic(pan), colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]
         for c, (ax, img) in enumerate(zip(axes[r], panels)):
             ax.imshow(img, interpolation="nearest")
             ax.axis("off")
@@ -83,7 +83,7 @@ def plot_pq(summary: dict, ax: plt.Axes | None = None, title: str = "Panoptic qu
     groups = [("all", summary["all"]), ("things", summary["things"]), ("stuff", summary["stuff"])]
     groups += list(summary["per_class"].items())
     width = 0.27
-    for k, (metric, colour) in enumerate((("pq", "tab:blue"), ("sq", "tab:orange"), ("rq", "tab:green"))):
+    for k, (metric, colour) in enumerate((("pq", model_colour(0)), ("sq", model_colour(1)), ("rq", model_colour(2)))):
         xs = [i + (k - 1) * width for i in range(len(groups))]
         vals = [g[metric] for _, g in groups]
         bars = ax.bar(xs, vals, width, label=metric.upper(), color=colour)
@@ -157,6 +157,36 @@ def plot_fusion_sweep(sweep: dict[str, list], cfg: FusionConfig | None = None) -
     return fig
 
 
+def show_fusion(raws: Sequence[dict], scenes: Sequence[dict], cfg: FusionConfig, index: int = 0) -> plt.Figure:
+    """One scene fused with ``cfg`` beside its ground truth, the split's PQ in the title (one explorer state).
+
+    Args:
+        raws: outputs of ``panoptic.predict_raw`` for the scenes.
+        scenes: ground-truth scene dicts.
+        cfg: the fusion settings.
+        index: which scene to draw.
+
+    Returns:
+        the matplotlib figure.
+    """
+    summary = evaluate_fusion(raws, scenes, cfg)
+    pan, segs = fuse_panoptic(raws[index]["semantic"], raws[index], cfg)
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+    scene = scenes[index]
+    for ax, img, name in zip(axes, (hwc(scene["image"]), colour_panoptic(pan),
+                                    colour_panoptic(scene["panoptic"], scene_thing_ids(scene))),
+                             (f"scene {index}", f"fused: {len(segs)} segments", "ground truth")):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    s = summary
+    fig.suptitle(f"overlap {cfg.overlap_threshold:.2f}, stuff min {cfg.stuff_min_area}: PQ over {len(scenes)} "
+                 f"scenes {s['all']['pq']:.3f} (things {s['things']['pq']:.3f}, stuff {s['stuff']['pq']:.3f})",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def fusion_explorer(raws: Sequence[dict], scenes: Sequence[dict], cfg: FusionConfig | None = None,
                     max_area: int = 1024):
     """Sliders over ``overlap_threshold`` and ``stuff_min_area``: one scene's fused map and the split's PQ.
@@ -186,21 +216,9 @@ def fusion_explorer(raws: Sequence[dict], scenes: Sequence[dict], cfg: FusionCon
 
     def redraw(*_):
         c = FusionConfig(cfg.score_threshold, cfg.mask_threshold, overlap.value, area.value)
-        summary = evaluate_fusion(raws, scenes, c)
-        pan, segs = fuse_panoptic(raws[index.value]["semantic"], raws[index.value], c)
         with out:
             out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
-            for ax, img, name in zip(axes, (hwc(scenes[index.value]["image"]), colour_panoptic(pan),
-                                            colour_panoptic(scenes[index.value]["panoptic"])),
-                                     ("image", f"fused: {len(segs)} segments", "ground truth")):
-                ax.imshow(img, interpolation="nearest")
-                ax.set_title(name, fontsize=9)
-                ax.axis("off")
-            s = summary
-            fig.suptitle(f"PQ over {len(scenes)} scenes: {s['all']['pq']:.3f}  (things {s['things']['pq']:.3f}, "
-                         f"stuff {s['stuff']['pq']:.3f})", fontsize=10)
-            fig.tight_layout()
+            fig = show_fusion(raws, scenes, c, index.value)
             display(fig)
             plt.close(fig)
 
@@ -221,7 +239,7 @@ def show_pixel_stories(scene: dict, points: Sequence[tuple[int, int]]) -> plt.Fi
         the matplotlib figure (the table of values is in the right panel).
     """
     fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1, 1.6]})
-    ax.imshow(colour_panoptic(scene["panoptic"]), interpolation="nearest")
+    ax.imshow(colour_panoptic(scene["panoptic"], scene_thing_ids(scene)), interpolation="nearest")
     rows = []
     for k, (y, x) in enumerate(points, start=1):
         ax.plot(x, y, "wo", ms=9, mec="k")

@@ -107,7 +107,7 @@ def show_worst_clicks(result: dict, scenes: Sequence[dict], n: int = 5) -> plt.F
         second = [] if r["click2"] is None else [r["click2"]]
         panels = ((overlay_mask(image, r["mask1"], truth), [(*r["click1"], POSITIVE)],
                    f"one click: IoU {r['iou1']:.2f}"),
-                  (overlay_mask(image, truth), [], f"truth: {r['name']} (scene {r['scene']})"),
+                  (overlay_mask(image, None, truth), [], f"truth (outline): {r['name']} (scene {r['scene']})"),
                   (overlay_mask(image, r["mask2"], truth), [(*r["click1"], POSITIVE), *second],
                    f"two clicks: IoU {r['iou2']:.2f}"))
         for ax, (img, clicks, title) in zip(row_axes, panels):

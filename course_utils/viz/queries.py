@@ -15,7 +15,7 @@ from matplotlib.patches import Patch
 
 from ..data.classes import CLASSES, STUFF, THINGS
 from .colours import instance_colours
-from .scenes import class_patches, colour_panoptic, colour_semantic, draw_instances, hwc
+from .scenes import class_patches, colour_panoptic, colour_semantic, draw_instances, hwc, scene_thing_ids
 
 __all__ = ["LOSS_NAMES", "show_matching", "show_queries", "show_three_outputs"]
 
@@ -60,7 +60,7 @@ def show_matching(scene: dict, cost: torch.Tensor, queries: torch.Tensor, segmen
     ax_cost.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, frameon=False)
     ids = torch.tensor([s["id"] for s in scene["segments"]])
     index_map = (scene["panoptic"][None] == ids[:, None, None]).float().argmax(0)  # (H, W) segment index
-    ax_seg.imshow(colour_panoptic(scene["panoptic"]), interpolation="nearest")
+    ax_seg.imshow(colour_panoptic(scene["panoptic"], scene_thing_ids(scene)), interpolation="nearest")
     for j in range(t):
         ys, xs = torch.nonzero(index_map == j, as_tuple=True)
         if len(ys):
@@ -89,7 +89,7 @@ def show_queries(rec: dict, columns: int = 8, layer: int = -1) -> plt.Figure:
     probs, masks = rec["class_probs"][layer], rec["masks"][layer]  # (N, K + 1), (N, H, W)
     n = masks.shape[0]
     rows = -(-n // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.85 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 2.15 * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -123,7 +123,7 @@ def show_three_outputs(scenes: Sequence[dict], outputs: Sequence[dict], score_th
         panels = [hwc(scene["image"]), colour_semantic(out["semantic"]),
                   hwc(draw_instances(scene["image"], out["masks"][keep, 0].float(), out["boxes"][keep],
                                      out["labels"][keep], out["scores"][keep], scale=3, width=2)),
-                  colour_panoptic(out["panoptic"]), colour_panoptic(scene["panoptic"])]
+                  colour_panoptic(out["panoptic"]), colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]
         for c, (ax, img) in enumerate(zip(axes[r], panels)):
             ax.imshow(img, interpolation="nearest")
             ax.axis("off")

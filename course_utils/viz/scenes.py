@@ -101,21 +101,28 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
     return out
 
 
-def colour_panoptic(panoptic: torch.Tensor) -> torch.Tensor:
+def colour_panoptic(panoptic: torch.Tensor, thing_ids: Sequence[int] | None = None) -> torch.Tensor:
     """Panoptic map (H, W) of ``class * 1000 + instance`` ids -> uint8 RGB (H, W, 3).
 
     Stuff segments get their class colour; each thing segment its own instance colour (``viz.colours``, never a
     class colour: the colour says which object, not which class); void is black.
+
+    Args:
+        panoptic: the map.
+        thing_ids: segment ids in colour order (``scene_thing_ids(scene)``: object k of the scene takes
+            instance colour k, as in every instance figure); other thing segments follow. Default: by id.
     """
     pan = panoptic.detach().cpu().long()
     out = torch.zeros(*pan.shape, 3, dtype=torch.uint8)
     ids = [int(i) for i in torch.unique(pan) if int(i) != 0]
-    things = [i for i in ids if i // LABEL_DIVISOR in THINGS]
+    first = [int(i) for i in (thing_ids or [])]
+    things = first + [i for i in ids if i // LABEL_DIVISOR in THINGS and i not in first]
     for i in ids:
         if i // LABEL_DIVISOR in STUFF:
             out[pan == i] = torch.tensor(CLASS_COLOURS[i // LABEL_DIVISOR], dtype=torch.uint8)
     for i, col in zip(things, instance_colours(len(things))):
-        out[pan == i] = torch.tensor(col, dtype=torch.uint8)
+        if i in ids:
+            out[pan == i] = torch.tensor(col, dtype=torch.uint8)
     return out
 
 
@@ -140,11 +147,14 @@ def class_legend(ax: plt.Axes, class_ids: list[int] | None = None, **kwargs) -> 
     ax.legend(handles=class_patches(class_ids), frameon=False, **kwargs)
 
 
-def _panoptic_order(scene: dict) -> torch.Tensor:
-    """Indices that sort a scene's objects by their panoptic segment id (``colour_panoptic``'s colour order)."""
+def scene_thing_ids(scene: dict) -> list[int]:
+    """The panoptic segment id of each of a scene's objects, in object order (0 for a hidden one).
+
+    Passed to :func:`colour_panoptic`, object k's segment takes instance colour k, the colour
+    :func:`draw_instances` gives object k, so one object has one colour in every figure.
+    """
     pan = scene["panoptic"].cpu()
-    ids = [int(pan[m.cpu().bool()].mode().values) if bool(m.any()) else 0 for m in scene["masks"]]
-    return torch.tensor(sorted(range(len(ids)), key=lambda k: ids[k]), dtype=torch.long)
+    return [int(pan[m.cpu().bool()].mode().values) if bool(m.any()) else 0 for m in scene["masks"]]
 
 
 def show_scene(scene: dict, axes: list[plt.Axes] | None = None, title: str | None = None) -> plt.Figure:
@@ -160,14 +170,14 @@ def show_scene(scene: dict, axes: list[plt.Axes] | None = None, title: str | Non
     """
     fig, axes = axes_or_figure(axes, figsize=(13, 3.4), ncols=4)
     n = len(scene["labels"])
-    order = _panoptic_order(scene)  # the same object gets the same colour in the instance and panoptic panels
     panels = [
         (hwc(scene["image"]), title or f"image (seed {scene.get('seed')}, index {scene.get('index')})"),
         (colour_semantic(scene["semantic"]), "semantic: a class per pixel"),
-        (hwc(draw_instances(scene["image"], scene["masks"][order], scene["boxes"][order], scene["labels"][order],
-                            scale=3, width=2)),
+        (hwc(draw_instances(scene["image"], scene["masks"], scene["boxes"], scene["labels"], scale=3, width=2,
+                            alpha=0.85)),
          f"instances: {n} object{'s' if n != 1 else ''}, mask + box each\n(a colour per object, not per class)"),
-        (colour_panoptic(scene["panoptic"]), "panoptic: stuff by class colour,\na colour per thing (object)"),
+        (colour_panoptic(scene["panoptic"], scene_thing_ids(scene)),  # object k: colour k in both panels
+         "panoptic: stuff by class colour,\na colour per thing (object)"),
     ]
     for ax, (img, name) in zip(axes, panels):
         ax.imshow(img, interpolation="nearest")
@@ -194,7 +204,7 @@ def show_scenes(scenes: list[dict], cols: int = 5, what: str = "image") -> plt.F
         "image": lambda s: hwc(s["image"]),
         "semantic": lambda s: colour_semantic(s["semantic"]),
         "instances": lambda s: hwc(draw_instances(s["image"], s["masks"], s["boxes"], s["labels"], scale=2)),
-        "panoptic": lambda s: colour_panoptic(s["panoptic"]),
+        "panoptic": lambda s: colour_panoptic(s["panoptic"], scene_thing_ids(s)),
     }
     if what not in views:
         raise ValueError(f"what={what!r} is not one of {sorted(views)}")
@@ -204,7 +214,8 @@ def show_scenes(scenes: list[dict], cols: int = 5, what: str = "image") -> plt.F
         ax.axis("off")
     for ax, s in zip(axes.flat, scenes):
         ax.imshow(views[what](s), interpolation="nearest")
-        ax.set_title(f"#{s.get('index')}: {len(s['labels'])} objects", fontsize=8)
+        n = len(s["labels"])
+        ax.set_title(f"#{s.get('index')}: {n} object{'s' if n != 1 else ''}", fontsize=8)
     if what == "semantic":
         class_legend(axes[0, -1])
     fig.tight_layout()

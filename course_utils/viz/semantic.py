@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from matplotlib.patches import Patch
 
-from ..data.classes import CLASSES, STUFF, THINGS
+from ..data.classes import CLASS_COLOURS, CLASSES, STUFF, THINGS, model_colour
 from .axes import axes_or_figure
 from .colours import BOUNDARY_COLOUR, ERROR_COLOUR
 from .scenes import class_legend, class_patches, colour_semantic, hwc
@@ -76,7 +76,9 @@ def show_pixels(image: torch.Tensor, semantic: torch.Tensor, top: int, left: int
             dark = float(win[:, y, x].mean()) < 0.5
             axes[1].text(x, y, f"{r}\n{g}\n{b}", ha="center", va="center", fontsize=6,
                          color="white" if dark else "black")
-            axes[2].text(x, y, f"{int(lab[y, x])}\n{CLASSES[int(lab[y, x])]}", ha="center", va="center", fontsize=6)
+            label_dark = sum(CLASS_COLOURS[int(lab[y, x])]) < 3 * 128  # readable text on the class colour
+            axes[2].text(x, y, f"{int(lab[y, x])}\n{CLASSES[int(lab[y, x])]}", ha="center", va="center", fontsize=6,
+                         color="white" if label_dark else "black")
     axes[1].set_title("the window's R, G, B values (x 255)", fontsize=9)
     axes[2].set_title("the label map: one class id per pixel", fontsize=9)
     for ax in axes:
@@ -201,7 +203,8 @@ def plot_per_class_iou(scores: dict[str, dict], classes: list[int] | None = None
     width = 0.8 / max(len(scores), 1)
     for k, (name, s) in enumerate(scores.items()):
         vals = [s.get(f"iou_{CLASSES[c]}", math.nan) for c in classes]
-        ax.bar(np.arange(len(classes)) + (k - (len(scores) - 1) / 2) * width, vals, width, label=name)
+        ax.bar(np.arange(len(classes)) + (k - (len(scores) - 1) / 2) * width, vals, width, label=name,
+               color=model_colour(k))
     ax.set_xticks(range(len(classes)), [CLASSES[c] for c in classes])
     ax.axvline(len([c for c in classes if c in STUFF]) - 0.5, color="grey", lw=0.8, ls="--")
     ax.set_ylabel("IoU")
@@ -252,8 +255,6 @@ def plot_pixel_colours(images: torch.Tensor, targets: torch.Tensor, n: int = 400
     pick = torch.randperm(len(lab), generator=torch.Generator().manual_seed(seed))[:n]
     rgb, lab = rgb[pick], lab[pick]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    from ..data.classes import CLASS_COLOURS
-
     for c in (*STUFF, *THINGS):
         sel = lab == c
         colour = [v / 255 for v in CLASS_COLOURS[c]]
@@ -313,10 +314,10 @@ def plot_object_accuracy(results: dict[str, tuple[torch.Tensor, torch.Tensor]], 
     for i in range(bins):
         sel = (areas >= edges[i]) & (areas <= edges[i + 1])
         centres.append(float(areas[sel].median()))
-    for name, (a, acc) in results.items():
+    for k, (name, (a, acc)) in enumerate(results.items()):
         a = a.double()
         means = [float(acc[(a >= edges[i]) & (a <= edges[i + 1])].mean()) for i in range(bins)]
-        ax.plot(centres, means, "o-", label=name)
+        ax.plot(centres, means, ("o-", "s--", "^:")[k % 3], color=model_colour(k), label=name)
     ax.set_xscale("log")
     ax.set_xlabel("object size (visible pixels, median of each bin)")
     ax.set_ylabel("pixels given the right class")
