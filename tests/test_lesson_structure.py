@@ -40,6 +40,17 @@ def test_committed_without_outputs(path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_every_cell_has_a_unique_id(path) -> None:
+    """nbformat 4.5 cell ids, read from the raw file (nbformat.read would fill in missing ones)."""
+    import json
+
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    missing = [i for i, c in enumerate(cells) if not c.get("id")]
+    assert not missing, f"{path.name}: cells {missing} have no id"
+    assert len({c["id"] for c in cells}) == len(cells), f"{path.name}: two cells share an id"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
 def test_template_headings_in_order(path) -> None:
     nb = read(path)
     lesson = lesson_of(path)
