@@ -161,11 +161,17 @@ def show_anchors(image: torch.Tensor, anchors: torch.Tensor, feature_size: tuple
     centres = box_convert(anchors[::anchors_per_cell], "xyxy", "cxcywh")[:, :2]
     axes[0].plot(centres[:, 0], centres[:, 1], ".", color="white", ms=3)
     first = (cell[0] * fw + cell[1]) * anchors_per_cell
-    colours = plt.cm.autumn(np.linspace(0, 1, anchors_per_cell))
-    for a in range(anchors_per_cell):
-        draw_box(axes[0], anchors[first + a], colours[a], width=1.5)
-    shapes = [Line2D([], [], color=colours[a], lw=1.5, label="{:.0f} x {:.0f}".format(
-        *(anchors[first + a, 2:] - anchors[first + a, :2]).tolist())) for a in range(anchors_per_cell)]
+    wh = (anchors[first:first + anchors_per_cell, 2:] - anchors[first:first + anchors_per_cell, :2]).tolist()
+    areas = sorted({round(w * h) for w, h in wh})  # one colour per anchor size, one line style per aspect ratio
+    aspects = sorted({round(w / h, 2) for w, h in wh})
+    size_colours = ("#ff2020", "#ff8c00", "#e6c200", "#ff60ff", "#a0a0a0")  # small to large
+    styles = ("-", "--", ":", "-.")
+    shapes = []
+    for a, (w, h) in enumerate(wh):
+        colour = size_colours[areas.index(round(w * h)) % len(size_colours)]
+        style = styles[aspects.index(round(w / h, 2)) % len(styles)]
+        draw_box(axes[0], anchors[first + a], colour, width=1.5, style=style)
+        shapes.append(Line2D([], [], color=colour, ls=style, lw=1.5, label=f"{w:.0f} x {h:.0f}"))
     shapes.append(Line2D([], [], marker="o", ls="", ms=4, color="white", mec="black", label="cell centre"))
     axes[0].legend(handles=shapes, title=f"anchors of cell {tuple(cell)} (w x h px)", loc="upper center",
                    bbox_to_anchor=(0.5, -0.01), ncol=min(anchors_per_cell, 5), fontsize=7, title_fontsize=8,

@@ -226,7 +226,8 @@ def show_edge_filters(image: torch.Tensor):
     for ax, (name, pic, cmap) in zip(axes, panels):
         if cmap == "RdBu":
             lim = float(pic.abs().max())
-            ax.imshow(_np(pic), cmap=cmap, vmin=-lim, vmax=lim)
+            shown = ax.imshow(_np(pic), cmap=cmap, vmin=-lim, vmax=lim)
+            fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02).set_label("filter response (0 = no edge)", fontsize=8)
         else:
             ax.imshow(_np(pic), cmap=cmap)
         ax.set_title(name, fontsize=9)
