@@ -62,6 +62,11 @@ def model_colour(k: int) -> tuple[float, float, float]:
     """Matplotlib colour (0-1 floats) of the ``k``-th model in a comparison chart."""
     return tuple(v / 255 for v in MODEL_COLOURS[k % len(MODEL_COLOURS)])
 
+
+def model_style(k: int) -> str:
+    """Matplotlib marker and line format of the ``k``-th model's curve, so curves differ without colour too."""
+    return ("o-", "s--", "^:")[k % 3]
+
 THING_COLOURS: list[tuple[float, float, float]] = [
     (0.90, 0.15, 0.15),  # red
     (0.95, 0.55, 0.10),  # orange

@@ -7,7 +7,7 @@ import math
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from ..data.classes import model_colour
+from ..data.classes import model_colour, model_style
 
 
 def in_notebook() -> bool:
@@ -134,7 +134,7 @@ def compare_curves(histories: dict, key: str = "miou", ax=None):
     else:
         fig = ax.figure
     for k, (name, h) in enumerate(histories.items()):
-        ax.plot([e["epoch"] for e in h.epochs], [e.get(key, math.nan) for e in h.epochs], ("o-", "s--", "^:")[k % 3],
+        ax.plot([e["epoch"] for e in h.epochs], [e.get(key, math.nan) for e in h.epochs], model_style(k),
                 color=model_colour(k), label=name)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_xlabel("epoch")

@@ -83,10 +83,10 @@ def plot_pq(summary: dict, ax: plt.Axes | None = None, title: str = "Panoptic qu
     groups = [("all", summary["all"]), ("things", summary["things"]), ("stuff", summary["stuff"])]
     groups += list(summary["per_class"].items())
     width = 0.27
-    for k, (metric, colour) in enumerate((("pq", model_colour(0)), ("sq", model_colour(1)), ("rq", model_colour(2)))):
+    for k, metric in enumerate(("pq", "sq", "rq")):
         xs = [i + (k - 1) * width for i in range(len(groups))]
         vals = [g[metric] for _, g in groups]
-        bars = ax.bar(xs, vals, width, label=metric.upper(), color=colour)
+        bars = ax.bar(xs, vals, width, label=metric.upper(), color=model_colour(k))
         if metric == "pq":
             ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     ax.set_xticks(range(len(groups)), [name for name, _ in groups])
@@ -179,10 +179,9 @@ def show_fusion(raws: Sequence[dict], scenes: Sequence[dict], cfg: FusionConfig,
         ax.imshow(img, interpolation="nearest")
         ax.set_title(name, fontsize=9)
         ax.axis("off")
-    s = summary
+    pq = {group: summary[group]["pq"] for group in ("all", "things", "stuff")}
     fig.suptitle(f"overlap {cfg.overlap_threshold:.2f}, stuff min {cfg.stuff_min_area}: PQ over {len(scenes)} "
-                 f"scenes {s['all']['pq']:.3f} (things {s['things']['pq']:.3f}, stuff {s['stuff']['pq']:.3f})",
-                 fontsize=10)
+                 f"scenes {pq['all']:.3f} (things {pq['things']:.3f}, stuff {pq['stuff']:.3f})", fontsize=10)
     fig.tight_layout()
     return fig
 

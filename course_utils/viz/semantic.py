@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from matplotlib.patches import Patch
 
-from ..data.classes import CLASS_COLOURS, CLASSES, STUFF, THINGS, model_colour
+from ..data.classes import CLASS_COLOURS, CLASSES, STUFF, THINGS, model_colour, model_style
 from .axes import axes_or_figure
-from .colours import BOUNDARY_COLOUR, ERROR_COLOUR
+from .colours import BOUNDARY_COLOUR, ERROR_COLOUR, text_colour
 from .scenes import class_legend, class_patches, colour_semantic, hwc
 
 
@@ -76,9 +76,9 @@ def show_pixels(image: torch.Tensor, semantic: torch.Tensor, top: int, left: int
             dark = float(win[:, y, x].mean()) < 0.5
             axes[1].text(x, y, f"{r}\n{g}\n{b}", ha="center", va="center", fontsize=6,
                          color="white" if dark else "black")
-            label_dark = sum(CLASS_COLOURS[int(lab[y, x])]) < 3 * 128  # readable text on the class colour
+            on = text_colour(CLASS_COLOURS[int(lab[y, x])])  # black or white, readable on the class colour
             axes[2].text(x, y, f"{int(lab[y, x])}\n{CLASSES[int(lab[y, x])]}", ha="center", va="center", fontsize=6,
-                         color="white" if label_dark else "black")
+                         color=[v / 255 for v in on])
     axes[1].set_title("the window's R, G, B values (x 255)", fontsize=9)
     axes[2].set_title("the label map: one class id per pixel", fontsize=9)
     for ax in axes:
@@ -317,7 +317,7 @@ def plot_object_accuracy(results: dict[str, tuple[torch.Tensor, torch.Tensor]], 
     for k, (name, (a, acc)) in enumerate(results.items()):
         a = a.double()
         means = [float(acc[(a >= edges[i]) & (a <= edges[i + 1])].mean()) for i in range(bins)]
-        ax.plot(centres, means, ("o-", "s--", "^:")[k % 3], color=model_colour(k), label=name)
+        ax.plot(centres, means, model_style(k), color=model_colour(k), label=name)
     ax.set_xscale("log")
     ax.set_xlabel("object size (visible pixels, median of each bin)")
     ax.set_ylabel("pixels given the right class")
