@@ -43,7 +43,7 @@ class InstanceBench:
     recipe: MaskRCNNTrainConfig = field(default_factory=MaskRCNNTrainConfig)  # the course model and its recipe
     budget_s: float = 180.0  # training seconds for each model (§7: <= 3 min of training)
     num_val: int = 200  # validation scenes (split "val") for every evaluation: the 200 lesson 07 scores (bar: >= 100)
-    evals: int = 6  # evaluations of the course model within its budget (time-to-target resolution)
+    evals: int = 12  # evaluations of the course model within its budget (time-to-target resolution: 128 steps)
     target_ap50: float = 0.95  # "time to reach" this mask AP50 (§7: with AP >= 0.75, within 90 s of training)
     grad_clip: float | None = None  # gradient-norm clip, both models
     stock_lr: float = 1e-4  # the ResNet-50 model's peak AdamW learning rate (the small model's 2e-3 is too high)

@@ -77,8 +77,8 @@ def test_training_figures():
 def test_colours_mean_one_thing() -> None:
     """Instance, error and overlay colours are far from every class colour and from each other.
 
-    The error colour is also far from the paint of the scenes' objects, so a wrong pixel never looks
-    like an object.
+    The error colour and the instance colours are also far from the paint of the scenes' objects, so a
+    wrong pixel never looks like an object and an object's overlay stands out on it.
     """
     from course_utils.data.classes import CLASS_COLOURS, THING_COLOURS
     from course_utils.viz.colours import (
@@ -99,6 +99,9 @@ def test_colours_mean_one_thing() -> None:
             assert colour_distance(a, b) >= 30, f"{name_a} {a} and {name_b} {b} look alike"
     paint = [tuple(round(255 * v) for v in c) for c in THING_COLOURS]
     assert min(colour_distance(ERROR_COLOUR, c) for c in paint) >= 30, "the error colour looks like an object's paint"
+    for i, colour in enumerate(INSTANCE_PALETTE):  # an overlay must stand out on the object it covers
+        nearest = min(colour_distance(colour, c) for c in paint)
+        assert nearest >= 30, f"instance {i} colour {colour} looks like an object's paint (delta E {nearest:.0f})"
 
 
 def test_model_colours_are_no_class_colours() -> None:

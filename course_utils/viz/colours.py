@@ -21,16 +21,17 @@ __all__ = ["INSTANCE_PALETTE", "ERROR_COLOUR", "BOUNDARY_COLOUR", "INTERIOR_COLO
            "instance_colours", "text_colour", "colour_distance"]
 
 INSTANCE_PALETTE: tuple[tuple[int, int, int], ...] = (
-    (255, 140, 0),  # orange
     (0, 150, 150),  # teal
-    (255, 120, 190),  # pink
+    (255, 130, 170),  # pink
     (170, 240, 0),  # lime
+    (180, 135, 150),  # mauve
     (140, 80, 30),  # brown
     (120, 120, 0),  # olive
     (110, 30, 80),  # plum
     (255, 205, 150),  # peach
 )
-"""Instance colours (RGB 0-255), none of them close to a class colour; object k of a scene gets entry k."""
+"""Instance colours (RGB 0-255), none of them close to a class colour or to the paint of an object (an orange
+overlay on an orange object would hide it); object k of a scene gets entry k."""
 
 ERROR_COLOUR: tuple[int, int, int] = (0, 0, 255)
 """Bright blue: wrong pixels in error maps (no class, instance, overlay or object paint uses it)."""

@@ -64,7 +64,8 @@ def show_pixels(image: torch.Tensor, semantic: torch.Tensor, top: int, left: int
     """
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
     axes[0].imshow(_np(hwc(image)))
-    axes[0].add_patch(plt.Rectangle((left - 0.5, top - 0.5), size, size, fill=False, ec="red", lw=2))
+    for edge, lw in (("black", 3.5), ("white", 1.5)):  # a white frame with a black halo: no colour that means something
+        axes[0].add_patch(plt.Rectangle((left - 0.5, top - 0.5), size, size, fill=False, ec=edge, lw=lw))
     axes[0].set_title("image (3, H, W) float in [0, 1]", fontsize=9)
     win = image[:, top:top + size, left:left + size]  # (3, s, s)
     lab = semantic[top:top + size, left:left + size]  # (s, s)
@@ -73,9 +74,8 @@ def show_pixels(image: torch.Tensor, semantic: torch.Tensor, top: int, left: int
     for y in range(win.shape[1]):
         for x in range(win.shape[2]):
             r, g, b = (win[:, y, x] * 255).round().int().tolist()
-            dark = float(win[:, y, x].mean()) < 0.5
             axes[1].text(x, y, f"{r}\n{g}\n{b}", ha="center", va="center", fontsize=6,
-                         color="white" if dark else "black")
+                         color=[v / 255 for v in text_colour((r, g, b))])  # readable on the pixel's own colour
             on = text_colour(CLASS_COLOURS[int(lab[y, x])])  # black or white, readable on the class colour
             axes[2].text(x, y, f"{int(lab[y, x])}\n{CLASSES[int(lab[y, x])]}", ha="center", va="center", fontsize=6,
                          color=[v / 255 for v in on])
