@@ -48,7 +48,7 @@ class FastSemanticConfig:
 class FastMaskRCNNConfig:
     """A quicker lesson-07 Mask R-CNN run, for when lesson 07's checkpoint is missing."""
 
-    num_epochs: int = 2  # passes over lesson 07's training scenes (lesson 07: 4)
+    num_epochs: int = 2  # passes over lesson 07's training scenes (lesson 07: 3)
     max_minutes: float = 2.0  # safety-net time budget (two epochs take about 1 min on two cores)
     num_val: int = 50  # validation scenes scored after training, to say what the stand-in reached
     checkpoint: str = "maskrcnn_fast"  # saved here (not over lesson 07's "maskrcnn"), so a re-run loads it
