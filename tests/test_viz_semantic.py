@@ -134,6 +134,31 @@ def test_one_object_has_one_colour_in_instance_and_panoptic_figures() -> None:
                 assert tuple(pan[y, x].tolist()) == tuple(pic[:, y, x].tolist()), (index, k)
 
 
+
+def test_a_predicted_panoptic_segment_takes_the_colour_of_the_object_it_found() -> None:
+    """matched_segment_ids colours a prediction like the truth, also when an object is missed or a segment is extra."""
+    from course_utils.data import LABEL_DIVISOR, make_scene
+    from course_utils.viz import colour_panoptic
+    from course_utils.viz.colours import INSTANCE_PALETTE
+    from course_utils.viz.instances import matched_segment_ids
+    from course_utils.viz.scenes import scene_thing_ids
+
+    scenes = (make_scene(1, i) for i in range(20))
+    scene = next(s for s in scenes if len(s["masks"]) >= 3 and s["masks"].any((1, 2)).all())
+    truth = colour_panoptic(scene["panoptic"], scene_thing_ids(scene))
+    assert matched_segment_ids(scene["panoptic"], scene["masks"]) == scene_thing_ids(scene)
+    pred = scene["panoptic"].clone()
+    pred[scene["masks"][0] & (pred == scene_thing_ids(scene)[0])] = 0  # object 0 missed: void there
+    extra = torch.zeros_like(scene["masks"][0])
+    extra[:6, :6] = True
+    pred[extra] = 4 * LABEL_DIVISOR + 99  # a false alarm (a "circle" in the corner)
+    pic = colour_panoptic(pred, matched_segment_ids(pred, scene["masks"]))
+    for k in range(1, len(scene["masks"])):
+        inside = (pred == scene_thing_ids(scene)[k]) & ~extra
+        if inside.any():
+            assert (pic[inside] == truth[inside]).all(), f"object {k} changed colour"
+    assert tuple(pic[extra][0].tolist()) == INSTANCE_PALETTE[len(scene["masks"]) % len(INSTANCE_PALETTE)]
+
 def test_instance_figures_use_the_instance_palette(batch) -> None:
     from course_utils.data.classes import CLASS_COLOURS, LABEL_DIVISOR, THINGS
     from course_utils.viz import colour_panoptic, draw_instances

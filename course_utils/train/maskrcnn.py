@@ -35,7 +35,7 @@ class MaskRCNNTrainConfig:
     weight_decay: float = 1e-4  # AdamW weight decay
     classifier_loss_weight: float = 2.0  # weight of loss_classifier in the total (the other terms weigh 1)
     flip: bool = True  # random horizontal and vertical flips of training scenes
-    max_minutes: float | None = 4.0  # safety net (4 epochs took ~3 min pinned to one core on a slow Xeon); None: every epoch
+    max_minutes: float | None = 4.0  # safety net (4 epochs took ~3 min pinned to one core, Xeon); None: every epoch
     seed: int = 0  # seed of the weights, the batch order and the flips
 
     @property

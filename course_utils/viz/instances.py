@@ -11,7 +11,7 @@ import torch
 from matplotlib.patches import Patch, Polygon, Rectangle
 
 from ..data.annotations import mask_to_polygons, rle_runs
-from ..data.classes import CLASS_COLOURS, CLASSES, STUFF, THINGS
+from ..data.classes import CLASS_COLOURS, CLASSES, LABEL_DIVISOR, STUFF, THINGS
 from ..metrics.instances import mask_iou_matrix
 from .colours import BOUNDARY_COLOUR, INSTANCE_PALETTE
 from .scenes import colour_semantic, draw_instances, hwc, instance_colours
@@ -86,6 +86,32 @@ def matched_numbers(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: floa
             if iou[r, c] > min_iou:
                 numbers[r] = int(c)
     return numbers
+
+
+def matched_segment_ids(panoptic: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 0.5) -> list[int]:
+    """A predicted panoptic map's thing segments in colour order, for ``colour_panoptic(panoptic, ids)``.
+
+    Entry k is the segment matched to true object k (:func:`matched_numbers`), or -1 where none was, so
+    a segment takes the colour of the object it found, as in the ground-truth map beside it; duplicates
+    and false alarms follow, in colours no true object has.
+
+    Args:
+        panoptic: (H, W) ``class * 1000 + instance`` ids.
+        true_masks: (N, H, W) bool masks of the scene's objects.
+        min_iou: the smallest IoU that counts as the same object.
+
+    Returns:
+        segment ids (-1 for an object no segment found).
+    """
+    pan = panoptic.detach().cpu().long()
+    ids = [int(i) for i in torch.unique(pan) if int(i) // LABEL_DIVISOR in THINGS]
+    if not ids:
+        return []
+    numbers = matched_numbers(torch.stack([pan == i for i in ids]), true_masks.cpu().bool(), min_iou)
+    order = [-1] * (max(numbers) + 1)
+    for seg, number in zip(ids, numbers):
+        order[number] = seg
+    return order
 
 
 def masks_to_ids(masks: torch.Tensor) -> np.ndarray:

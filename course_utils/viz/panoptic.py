@@ -13,6 +13,7 @@ from ..metrics.panoptic import evaluate_fusion
 from ..models.panoptic_fusion import FusionConfig, fuse_panoptic
 from .axes import axes_or_figure
 from .colours import instance_colours, text_colour
+from .instances import matched_numbers, matched_segment_ids
 from .scenes import class_patches, colour_panoptic, colour_semantic, draw_instances, hwc, scene_thing_ids
 
 
@@ -46,8 +47,10 @@ def show_panoptic_predictions(scenes: Sequence[dict], raws: Sequence[dict], cfg:
         n_things = sum(s["isthing"] for s in segs)
         panels = [hwc(scene["image"]), colour_semantic(raw["semantic"]),
                   hwc(draw_instances(scene["image"], det["masks"][:, 0].float(), det["boxes"], det["labels"],
-                                     det["scores"], scale=3, width=2)),
-                  colour_panoptic(pan), colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]
+                                     det["scores"], scale=3, width=2,
+                                     colour_ids=matched_numbers(det["masks"][:, 0] > 0.5, scene["masks"].bool()))),
+                  colour_panoptic(pan, matched_segment_ids(pan, scene["masks"])),
+                  colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]
         for c, (ax, img) in enumerate(zip(axes[r], panels)):
             ax.imshow(img, interpolation="nearest")
             ax.axis("off")
@@ -173,7 +176,7 @@ def show_fusion(raws: Sequence[dict], scenes: Sequence[dict], cfg: FusionConfig,
     pan, segs = fuse_panoptic(raws[index]["semantic"], raws[index], cfg)
     fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
     scene = scenes[index]
-    for ax, img, name in zip(axes, (hwc(scene["image"]), colour_panoptic(pan),
+    for ax, img, name in zip(axes, (hwc(scene["image"]), colour_panoptic(pan, matched_segment_ids(pan, scene["masks"])),
                                     colour_panoptic(scene["panoptic"], scene_thing_ids(scene))),
                              (f"scene {index}", f"fused: {len(segs)} segments", "ground truth")):
         ax.imshow(img, interpolation="nearest")

@@ -15,6 +15,7 @@ from matplotlib.patches import Patch
 
 from ..data.classes import CLASSES, STUFF, THINGS
 from .colours import instance_colours
+from .instances import matched_numbers, matched_segment_ids
 from .scenes import class_patches, colour_panoptic, colour_semantic, draw_instances, hwc, scene_thing_ids
 
 __all__ = ["LOSS_NAMES", "show_matching", "show_queries", "show_three_outputs"]
@@ -122,8 +123,10 @@ def show_three_outputs(scenes: Sequence[dict], outputs: Sequence[dict], score_th
         keep = out["scores"] >= score_threshold
         panels = [hwc(scene["image"]), colour_semantic(out["semantic"]),
                   hwc(draw_instances(scene["image"], out["masks"][keep, 0].float(), out["boxes"][keep],
-                                     out["labels"][keep], out["scores"][keep], scale=3, width=2)),
-                  colour_panoptic(out["panoptic"]), colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]
+                                     out["labels"][keep], out["scores"][keep], scale=3, width=2,
+                                     colour_ids=matched_numbers(out["masks"][keep, 0] > 0.5, scene["masks"].bool()))),
+                  colour_panoptic(out["panoptic"], matched_segment_ids(out["panoptic"], scene["masks"])),
+                  colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]
         for c, (ax, img) in enumerate(zip(axes[r], panels)):
             ax.imshow(img, interpolation="nearest")
             ax.axis("off")
