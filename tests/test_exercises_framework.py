@@ -198,10 +198,10 @@ def test_result_on_the_gpu_is_accepted(toy, capsys) -> None:
 
 
 def test_unknown_name_and_not_callable(capsys) -> None:
-    assert exercises.check("count_pixel_of_class", print) is False
+    assert not exercises.check("count_pixel_of_class", print)
     out = capsys.readouterr().out
     assert "no exercise called" in out and "count_pixels_of_class" in out and "Did you mean" in out
-    assert exercises.check("count_pixels_of_class", 42) is False
+    assert not exercises.check("count_pixels_of_class", 42)
     assert "your function itself" in capsys.readouterr().out
 
 
@@ -280,3 +280,13 @@ def test_summarize() -> None:
     assert summarize(torch.zeros(0, 4)) == "tensor float32 [0, 4] (empty)"
     assert "3 of 50 True" in summarize(torch.arange(50) < 3)
     assert summarize((1, "a")) == "(1, 'a')"
+
+
+def test_a_check_cell_ends_in_its_feedback_not_in_a_bare_false() -> None:
+    """check returns a Verdict: true or false as a bool, shown as nothing by IPython (the feedback says it)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    verdict = exercises.check("count_pixels_of_class", print, verbose=False)
+    assert not verdict and repr(verdict) == "not passed yet"
+    assert InteractiveShell.instance().display_formatter.format(verdict) == ({}, {})
+    assert exercises.check("count_pixels_of_class", solutions.count_pixels_of_class, verbose=False)

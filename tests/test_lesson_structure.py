@@ -208,7 +208,7 @@ def test_stub_and_reference_agree(path, name, fn, cell, progress_file, capsys) -
 
     namespace = _imports_namespace(path, reference)
     exec(compile(ast.Module(body=[stub], type_ignores=[]), f"{path.name}-stub", "exec"), namespace)  # noqa: S102
-    assert exercises.check(name, namespace[fn]) is False
+    assert not exercises.check(name, namespace[fn])
     assert "not attempted yet" in capsys.readouterr().out
 
     lines = cell.source.splitlines()

@@ -18,7 +18,7 @@ from .. import progress
 from .compare import clone, compare, summarize
 from .core import REGISTRY, Case, Exercise
 
-__all__ = ["check", "run_check", "run_limited", "Outcome", "CheckResult"]
+__all__ = ["check", "run_check", "run_limited", "Outcome", "CheckResult", "Verdict"]
 
 
 class _Stopped(BaseException):
@@ -248,7 +248,26 @@ def _prepare(name: str, fn: Callable, timeout: float | None, out: Callable,
     return ex, ref, limit, cases
 
 
-def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool = True) -> bool:
+class Verdict:
+    """What ``check`` returns: true when the function passed. A notebook shows nothing for it (the feedback
+    above already says it), so a check cell ends in the feedback, not in a bare ``False``."""
+
+    __slots__ = ("passed",)
+
+    def __init__(self, passed: bool):
+        self.passed = bool(passed)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return "passed" if self.passed else "not passed yet"
+
+    def _ipython_display_(self) -> None:
+        """Display nothing: the printed feedback is the cell's output."""
+
+
+def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool = True) -> Verdict:
     """Check a learner's function for exercise ``name`` against the course's reference, case by case.
 
     Args:
@@ -258,9 +277,9 @@ def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool =
         verbose: print the feedback (tests may switch it off).
 
     Returns:
-        True when ``fn`` agrees with the reference on every case, else False. Never raises.
+        a ``Verdict``, true when ``fn`` agrees with the reference on every case. Never raises.
     """
-    return run_check(name, fn, timeout=timeout, verbose=verbose).passed
+    return Verdict(run_check(name, fn, timeout=timeout, verbose=verbose).passed)
 
 
 def run_check(name: str, fn: Callable, timeout: float | None = None, verbose: bool = True, seed: int | None = None,

@@ -23,7 +23,7 @@ from ..metrics.panoptic import PQStats
 from ..metrics.semantic import confusion_matrix, mean_iou
 from ..models.mask_former import MaskFormer, MaskFormerConfig, build_mask_former
 from ..paths import resolve_checkpoint
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import find_checkpoint, load_checkpoint, save_checkpoint
 from .loaders import SegmentBatches
 from .loop import fit
 from .maskrcnn import config_from_dict
@@ -43,8 +43,9 @@ class MaskFormerTrainConfig:
     flip: bool = True  # random horizontal and vertical flips of training scenes
     max_minutes: float | None = 1.75  # safety net: training stops after this many minutes (the lesson also trains
     # a promptable model and must fit in 4 minutes on a slow CPU)
-    backbone_from: str | None = "maskrcnn"  # start the backbone + FPN from this Mask R-CNN checkpoint (lesson 07's)
-    # when it exists (None, or no such checkpoint: from scratch)
+    backbone_from: str | tuple[str, ...] | None = ("maskrcnn", "maskrcnn_fast")  # start the backbone + FPN from the
+    # first of these Mask R-CNN checkpoints that exists: lesson 07's, else the stand-in of lessons 08-10 (None, or
+    # none exists: from scratch)
     seed: int = 0  # seed of the weights, the batch order and the flips
 
 
@@ -75,12 +76,18 @@ def train_mask_former(cfg: MaskFormerTrainConfig | None = None, device: torch.de
     return model.eval(), history
 
 
-def init_backbone(model: MaskFormer, source: str | Path | None) -> str | None:
+def init_backbone(model: MaskFormer, source: str | Path | Sequence[str] | None) -> str | None:
     """Copy the backbone + FPN weights of a Mask R-CNN checkpoint into ``model`` (same architecture).
+
+    Args:
+        model: the mask classifier.
+        source: a checkpoint name or path, or names to try in order (the first that exists is used).
 
     Returns:
         the checkpoint's path when its weights were copied, None when ``source`` is None or missing.
     """
+    if source is not None and not isinstance(source, (str, Path)):
+        source = find_checkpoint(source)
     if source is None:
         return None
     path = resolve_checkpoint(source)
