@@ -11,7 +11,7 @@ LAB_BROWSER ?= true
 PYTEST_ARGS ?=
 ASSIGNMENTS ?= build/nbgrader
 
-.PHONY: lab serve-lab test course bench bench-one-core check lint data assignments clean
+.PHONY: lab serve-lab test course bench bench-one-core bench-alone check lint data assignments clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench: $(STAMP)
 # The same sections pinned to one core, one thread: the "one core" column (a CPU twice as slow).
 bench-one-core: $(STAMP)
 	$(PY) benchmarks/run.py --one-core
+
+# The lessons that load earlier lessons' checkpoints, each alone with none (added to the last two-core run).
+bench-alone: $(STAMP)
+	$(PY) benchmarks/run.py --only alone
 
 check: $(STAMP)
 	$(PY) -m course_utils check

@@ -91,6 +91,7 @@ def _get(d: dict | None, *keys: str) -> Any:
 Row = tuple[str, str, str | None, str | None]  # (what, bar, measured text, verdict)
 LESSON_ROW = ("any one lesson, fresh kernel", "<= 4 min")
 COURSE_ROW = ("the whole course", "<= 20 min")
+ALONE_ROW = ("any one lesson alone, without earlier lessons' checkpoints", "<= 4 min")
 FCN_ROW = ("FCN-8s (lesson 03) val mIoU", ">= 0.90, reached within 60 s of training")
 UNET_ROW = ("U-Net and DeepLab (lesson 04)", "U-Net >= 0.92 and DeepLab >= FCN-8s at the same time, both within 90 s")
 MASK_ROW = ("Mask R-CNN (lesson 07), <= 3 min training", "mask AP >= 0.75, AP50 >= 0.95, both within 90 s")
@@ -125,6 +126,14 @@ def bar_rows(run: dict | None, time_factor: float = 1.0) -> list[Row]:
                      _verdict(total <= COURSE_BAR_S * time_factor and all_ran) if complete else "partial run"))
     else:
         rows += [(*LESSON_ROW, None, None), (*COURSE_ROW, None, None)]
+    alone = _get(run, "lessons_alone", "lessons") or []
+    if alone:
+        worst = max(alone, key=lambda x: x["seconds"])
+        all_ran = all(x.get("status") in ("ok", "slow") for x in alone)
+        rows.append((*ALONE_ROW, f"{_secs(worst['seconds'])} (slowest: {worst['stem']})",
+                     _verdict(worst["seconds"] <= LESSON_BAR_S * time_factor and all_ran)))
+    else:
+        rows.append((*ALONE_ROW, None, None))
     l01 = next((x for x in lessons if x["lesson"] == "01"), None)
     rows.append(("pixel classifier (lesson 01)", "stuff learned, things confused", _headline(l01),
                  "judged in lesson 01" if _headline(l01) else None))

@@ -19,6 +19,8 @@ def details(kind: str, run: dict) -> list[str]:
     """
     out = [f"## Details, {kind} run ({run['machine']['device']}, {run['machine']['date']})", ""]
     out += _lessons(run.get("lessons"))
+    if run.get("lessons_alone"):
+        out += _lessons_alone(run["lessons_alone"])
     out += _generator(run.get("generator"))
     if run.get("fcn"):
         out += _pair("FCN-8s vs torchvision fcn_resnet50", run["fcn"], "miou",
@@ -48,6 +50,21 @@ def _lessons(lessons: dict | None) -> list[str]:
     out.append(f"| total ({len(rows)} lessons) | {_secs(total)} | | |")
     omp = lessons.get("omp_num_threads") or "unset (torch's default thread count)"
     return out + ["", f"Runner command: `{lessons.get('command', '')}`; kernels inherit OMP_NUM_THREADS={omp}.", ""]
+
+
+def _lessons_alone(alone: dict) -> list[str]:
+    """Wall times of the lessons that load earlier checkpoints, each run alone with none (their stand-ins)."""
+    out = ["### Lessons alone, without earlier lessons' checkpoints", "",
+           f"Measured {alone.get('date', '')}: each lesson by itself with an empty checkpoint folder, so it trains "
+           "the stand-ins it needs (a learner who starts there).", ""]
+    if alone.get("error"):
+        out += [f"The course runner reported: {alone['error']}", ""]
+    out += ["| lesson | wall time | status | headline metric / error |", "|---|---:|---|---|"]
+    for r in alone.get("lessons", []):
+        text = r.get("error") or (_get(r, "headline", "text") or "-").removeprefix("Headline: ")
+        out.append(f"| {r['stem']} | {_secs(r['seconds'])} | {r['status']} | {text.replace('|', '/')} |")
+    omp = alone.get("omp_num_threads") or "unset (torch's default thread count)"
+    return out + ["", f"Command: `{alone.get('command', '')}`; OMP_NUM_THREADS={omp}.", ""]
 
 
 def _generator(gen: dict | None) -> list[str]:

@@ -29,6 +29,10 @@ models' few slow steps; the lessons add their own times (the §7 bar for all of 
 (``OMP_NUM_THREADS=1``, CPU affinity inherited by the lesson kernels): spec §7's stand-in for a
 learner's CPU twice as slow. Its results fill the "one core" column.
 
+``--only alone`` (``make bench-alone``, not part of a default run) runs each lesson that loads an earlier
+lesson's checkpoint by itself with an empty checkpoint folder, as a learner who starts there, and adds
+that table to the last run of its kind (with ``--one-core``: the one-core column).
+
 Writes ``benchmarks/results.json`` (merged by device kind: "cpu", "cpu1" for one core, "gpu"; a
 run of one kind keeps the others' results) and ``BENCHMARKS.md``. ``--quick`` uses tiny budgets
 and, unless told otherwise, writes to ``build/bench-quick/`` so a smoke run never replaces real results.
@@ -42,6 +46,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
@@ -59,6 +64,10 @@ from benchmarks.report import merge_results, render_markdown  # noqa: E402
 from course_utils import engine  # noqa: E402
 
 SECTIONS = ("lessons", "generator", "fcn", "unet", "maskrcnn", "one_stage", "queries")
+# Opt-in sections (not part of a default run): "alone" runs each lesson that loads an earlier lesson's
+# checkpoint by itself, with an empty checkpoint folder, as a learner who starts there would.
+OPT_IN = ("alone",)
+ALONE_LESSONS = ("04", "05", "07", "08", "09", "10", "11")
 # On a GPU, steps and inferences take milliseconds: more repeats for steadier medians.
 GPU_REPEATS = dict(step_repeats=30, step_warmup=10, stock_step_repeats=20, stock_step_warmup=5,
                    latency_repeats=100, latency_warmup=20, stock_latency_repeats=50, stock_latency_warmup=10)
@@ -73,7 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="pin everything to one core, one thread (the 'one core' column; CPU only)")
     p.add_argument("--skip-lessons", action="store_true", help="do not run the lessons")
     p.add_argument("--lessons", help="only these lessons, e.g. 01,03 (default: all)")
-    p.add_argument("--only", help=f"only these sections, comma-separated, of {','.join(SECTIONS)}")
+    p.add_argument("--only", help=f"only these sections, comma-separated, of {','.join(SECTIONS + OPT_IN)} "
+                                  "(a run of only 'alone' is added to the last run of its kind)")
     p.add_argument("--maskrcnn-budget", type=float, help="training seconds per Mask R-CNN model (default 180)")
     p.add_argument("--results", type=Path, help="results JSON (default benchmarks/results.json)")
     p.add_argument("--markdown", type=Path, help="report page (default BENCHMARKS.md at the repository root)")
@@ -82,9 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.results = args.results or out_dir / "results.json"
     args.markdown = args.markdown or (out_dir / "BENCHMARKS.md" if args.quick else REPO_ROOT / "BENCHMARKS.md")
     sections = set(SECTIONS) if not args.only else {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = sections - set(SECTIONS)
+    unknown = sections - set(SECTIONS + OPT_IN)
     if unknown:
-        p.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+        p.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS + OPT_IN)}")
     if args.skip_lessons:
         sections.discard("lessons")
     args.sections = sections
@@ -103,12 +113,13 @@ def command_line() -> str:
     return shlex.join([exe_text, script_text, *sys.argv[1:]])
 
 
-def run_lessons(only: str | None, out_dir: Path) -> dict:
+def run_lessons(only: str | None, out_dir: Path, env: dict[str, str] | None = None) -> dict:
     """Every lesson (or ``only`` some) from a fresh kernel via ``python -m course_utils.tools.lesson_runner``.
 
     Args:
         only: comma-separated lesson numbers, or None for all.
         out_dir: the runner's output folder (executed notebooks, summary.json).
+        env: extra environment variables of the runner and its kernels (e.g. ``COURSE_CHECKPOINTS``).
 
     Returns:
         ``{"complete", "command", "returncode", "omp_num_threads", "lessons": [{lesson, stem, seconds,
@@ -119,7 +130,7 @@ def run_lessons(only: str | None, out_dir: Path) -> dict:
     if only:
         cmd += ["--only", *[n.strip() for n in only.split(",") if n.strip()]]
     print(f"[lessons] {shlex.join(cmd)}", flush=True)
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, text=True, capture_output=True)
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, text=True, capture_output=True, env={**os.environ, **(env or {})})
     print(proc.stdout[-3000:], flush=True)
     summary_path = REPO_ROOT / rel_out / "summary.json"
     result = {"complete": only is None, "command": shlex.join(["python", *cmd[1:]]), "returncode": proc.returncode,
@@ -131,6 +142,41 @@ def run_lessons(only: str | None, out_dir: Path) -> dict:
     keep = ("lesson", "stem", "seconds", "status", "headline", "error")
     result["lessons"] = [{k: x.get(k) for k in keep} for x in summary.get("lessons", [])]
     return result
+
+
+def run_lessons_alone(lessons: tuple[str, ...], out_dir: Path) -> dict:
+    """Each of ``lessons`` by itself, from a fresh kernel, with an empty checkpoint folder of its own.
+
+    A learner who opens lesson 10 first has no checkpoint of lessons 03 or 07: the lesson then trains its
+    stand-ins, and this measures how long that takes (spec §7: still <= 4 min).
+
+    Returns:
+        ``{"command", "date", "omp_num_threads", "lessons": [run_lessons' rows], "error"}``.
+    """
+    rows, errors = [], []
+    for n in lessons:
+        with tempfile.TemporaryDirectory(prefix=f"no-checkpoints-{n}-") as folder:
+            res = run_lessons(n, out_dir / n, env={"COURSE_CHECKPOINTS": folder})
+        rows += res["lessons"]
+        if res["error"]:
+            errors.append(f"{n}: {res['error']}")
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return {"command": "COURSE_CHECKPOINTS=<empty folder> python -m course_utils.tools.lesson_runner --only NN, "
+                       f"for NN in {', '.join(lessons)}", "date": when,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "lessons": rows, "error": "; ".join(errors) or None}
+
+
+def add_to_last_run(path: Path, run: dict, key: str) -> dict:
+    """Put ``run[key]`` into the last run of the same device kind in ``path`` (a section measured on its own).
+
+    Without such a run, ``run`` becomes that kind's run. Returns the merged document (also written).
+    """
+    kind = run["machine"]["device_kind"]
+    old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    last = old.get("runs", {}).get(kind)
+    if last is None:
+        return merge_results(path, run)
+    return merge_results(path, {**last, key: run[key]})
 
 
 def plain(obj):
@@ -164,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
           f"load {run['machine']['load_start']}", flush=True)
     if "lessons" in args.sections:
         run["lessons"] = run_lessons(args.lessons, REPO_ROOT / "build" / "bench-lessons")
+    if "alone" in args.sections:
+        run["lessons_alone"] = run_lessons_alone(ALONE_LESSONS, REPO_ROOT / "build" / "bench-alone")
     if "generator" in args.sections:
         gen_kw = dict(num_scenes=100, repeats=3, warmup=20) if args.quick else dict(num_scenes=1000, repeats=5,
                                                                                       warmup=200)
@@ -221,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     run["total_s"] = time.perf_counter() - start
     run["machine"]["load_end"] = load_average()
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    doc = merge_results(args.results, run)
+    if args.sections == {"alone"}:  # measured on its own: added to the last full run of this kind
+        doc = add_to_last_run(args.results, run, "lessons_alone")
+    else:
+        doc = merge_results(args.results, run)
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
     args.markdown.write_text(render_markdown(doc), encoding="utf-8")
     print(f"wrote {args.results} and {args.markdown} in {run['total_s']:.0f} s", flush=True)

@@ -165,3 +165,29 @@ def test_queries_row_judges_pq_clicks_and_time() -> None:
     assert _queries_row(res(0.83, 0.89, 240.0), 1.0)[3] == "FAIL"  # over 3 min of training
     assert _queries_row(res(0.83, 0.89, 240.0), 2.0)[3] == "pass"  # one core: time bars x2
     assert _queries_row(None, 1.0)[2:] == (None, None)
+
+
+def test_lessons_alone_are_an_opt_in_section_added_to_the_last_run(tmp_path: Path) -> None:
+    """--only alone adds its table to the last run of its kind; its row judges the slowest lesson against 4 min."""
+    from benchmarks.report import render_markdown
+    from benchmarks.run import ALONE_LESSONS, add_to_last_run, parse_args
+
+    assert "alone" not in parse_args([]).sections and parse_args(["--only", "alone"]).sections == {"alone"}
+    assert {"08", "10"} <= set(ALONE_LESSONS) and "03" not in ALONE_LESSONS  # lesson 03 loads no checkpoint
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema": 1, "runs": {"cpu": _committed_cpu_run("cpu", 50.0, 0.91)}}))
+
+    def alone(seconds: float) -> dict:
+        rows = [{"lesson": "10", "stem": "10_masks", "seconds": seconds, "status": "ok", "headline": None,
+                 "error": None}]
+        return {"machine": {"device_kind": "cpu"}, "lessons_alone": {"date": "today", "lessons": rows}}
+
+    doc = add_to_last_run(path, alone(250.0), "lessons_alone")
+    assert doc["runs"]["cpu"]["fcn"]["course"]["run"]["final"]["miou"] == 0.91, "the other sections are kept"
+    page = render_markdown(json.loads(path.read_text()))
+    row = next(line for line in page.splitlines() if line.startswith("| any one lesson alone"))
+    assert "4:10 min (slowest: 10_masks)" in row and "CPU, all cores: FAIL" in row
+    assert "### Lessons alone, without earlier lessons' checkpoints" in page
+    doc = add_to_last_run(path, alone(200.0), "lessons_alone")
+    row = next(line for line in render_markdown(doc).splitlines() if line.startswith("| any one lesson alone"))
+    assert "CPU, all cores: pass" in row
