@@ -16,12 +16,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "course_utils"
 
-LEAVES = {"course_utils.paths", "course_utils.device", "course_utils.progress", "course_utils.course_map"}
+LEAVES = {"course_utils.paths", "course_utils.device", "course_utils.progress", "course_utils.course_map",
+          "course_utils.verdict"}
 """Modules everything may import; they import nothing of the course except one another."""
 
 LAYERS = [  # (module prefix, layer): a module may import its own layer and the ones below it
     ("course_utils.paths", 0), ("course_utils.device", 0), ("course_utils.progress", 0),
-    ("course_utils.course_map", 0),
+    ("course_utils.course_map", 0), ("course_utils.verdict", 0),
     ("course_utils.data", 1),
     ("course_utils.models", 2),
     ("course_utils.metrics", 3), ("course_utils.train", 3),

@@ -186,12 +186,16 @@ def test_bad_input_gets_one_friendly_sentence(bank, qid: str, response) -> None:
 
 
 def test_answer_prints_feedback_and_records(progress_file: Path, capsys) -> None:
-    assert quiz.answer("00-image-shape", "a") is True
+    assert quiz.answer("00-image-shape", "a")
     assert "Correct" in capsys.readouterr().out
-    assert quiz.answer("00-image-shape", "b") is False
+    assert not quiz.answer("00-image-shape", "b")
     assert "Not quite" in capsys.readouterr().out
-    assert quiz.answer("00-image-shape", "") is False  # bad input: a message, not an attempt
+    assert not quiz.answer("00-image-shape", "")  # bad input: a message, not an attempt
     assert "empty" in capsys.readouterr().out
+    from IPython.core.interactiveshell import InteractiveShell  # the cell shows the feedback, not a bare False
+
+    assert InteractiveShell.instance().display_formatter.format(quiz.answer("00-image-shap", "b")) == ({}, {})
+    capsys.readouterr()
     record = json.loads(progress_file.read_text())["questions"]["00-image-shape"]
     assert record["attempts"] == 2 and record["correct"] is True
 
@@ -202,18 +206,18 @@ def test_answer_prints_feedback_and_records(progress_file: Path, capsys) -> None
     ("00-colour-not-class", "One pixel only has its colour; shape needs neighbours."),
 ])
 def test_answer_right_for_every_kind(progress_file: Path, qid: str, response, capsys) -> None:
-    assert quiz.answer(qid, response) is True
+    assert quiz.answer(qid, response)
 
 
 @pytest.mark.parametrize("qid", [None, "", "no-such-question", 42, ["00-image-shape"]])
 def test_answer_unknown_question(progress_file: Path, qid, capsys) -> None:
-    assert quiz.answer(qid, "a") is False
+    assert not quiz.answer(qid, "a")
     out = capsys.readouterr().out
     assert out.strip() and "Traceback" not in out
 
 
 def test_answer_suggests_close_id(progress_file: Path, capsys) -> None:
-    assert quiz.answer("00-image-shap", "a") is False
+    assert not quiz.answer("00-image-shap", "a")
     assert "00-image-shape" in capsys.readouterr().out
 
 

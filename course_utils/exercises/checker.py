@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .. import progress
+from ..verdict import Verdict
 from .compare import clone, compare, summarize
 from .core import REGISTRY, Case, Exercise
 
@@ -246,25 +247,6 @@ def _prepare(name: str, fn: Callable, timeout: float | None, out: Callable,
         out(f"The course could not build the cases of {name!r} ({_error_text(err)}): a problem in the course.")
         return None
     return ex, ref, limit, cases
-
-
-class Verdict:
-    """What ``check`` returns: true when the function passed. A notebook shows nothing for it (the feedback
-    above already says it), so a check cell ends in the feedback, not in a bare ``False``."""
-
-    __slots__ = ("passed",)
-
-    def __init__(self, passed: bool):
-        self.passed = bool(passed)
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __repr__(self) -> str:
-        return "passed" if self.passed else "not passed yet"
-
-    def _ipython_display_(self) -> None:
-        """Display nothing: the printed feedback is the cell's output."""
 
 
 def check(name: str, fn: Callable, timeout: float | None = None, verbose: bool = True) -> Verdict:

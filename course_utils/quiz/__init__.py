@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from ..verdict import Verdict
 from .bank import (
     KINDS,
     QUESTIONS_DIR,
@@ -115,7 +116,7 @@ def show(lesson: str | int, ids: Iterable[str] | str | None = None, mode: str = 
     print(text_view(bank, questions))
 
 
-def answer(qid: str, response: Any = None) -> bool:
+def answer(qid: str, response: Any = None) -> Verdict:
     """Check an answer to question ``qid``, print the feedback, and record the attempt.
 
     Args:
@@ -124,19 +125,20 @@ def answer(qid: str, response: Any = None) -> bool:
             a list of those; numeric -> a number or numeric string; text -> a string; open -> your answer.
 
     Returns:
-        True when right (open questions: when you wrote something), False otherwise; never raises.
+        a ``Verdict``, true when right (open questions: when you wrote something); never raises. A notebook
+        shows only the printed feedback.
     """
     try:
         q = find_question(qid) if isinstance(qid, str) else None
         if q is None:
             print(_unknown_qid(qid))
-            return False
+            return Verdict(False)
         fb = submit(q, response)
         print(fb.text())
-        return fb.correct
+        return Verdict(fb.correct)
     except Exception as err:  # noqa: BLE001 - the learner gets a sentence, never a traceback
         print(f"That answer could not be checked ({type(err).__name__}: {err}).")
-        return False
+        return Verdict(False)
 
 
 def hint(qid: str) -> str | None:

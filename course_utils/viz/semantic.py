@@ -112,7 +112,7 @@ def error_map(pred: torch.Tensor, target: torch.Tensor, image: torch.Tensor | No
 
 def show_predictions(images: torch.Tensor, targets: torch.Tensor, preds: dict[str, torch.Tensor],
                      errors: bool = True, max_rows: int = 3):
-    """Image | truth | each model's prediction (and its error map) for a few scenes.
+    """Image | truth | each model's prediction (and its error map) for a few scenes, each with its pixel accuracy.
 
     Args:
         images: float (B, 3, H, W).
@@ -130,14 +130,14 @@ def show_predictions(images: torch.Tensor, targets: torch.Tensor, preds: dict[st
     for r in range(rows):
         panels = [("image", hwc(images[r])), ("truth", colour_semantic(targets[r]))]
         for name, p in preds.items():
-            acc = float((p[r].cpu() == targets[r].cpu()).float().mean())
-            panels.append((f"{name}\n(pixel acc {acc:.2f})", colour_semantic(p[r])))
+            acc = float((p[r].cpu() == targets[r].cpu()).float().mean())  # this scene's, written on its own panel
+            panels.append((f"{name}\npixel acc {acc:.2f}" if r == 0 else f"pixel acc {acc:.2f}", colour_semantic(p[r])))
             if errors:
-                panels.append((f"{name}: errors", error_map(p[r], targets[r], images[r])))
+                panels.append((f"{name}: errors" if r == 0 else "", error_map(p[r], targets[r], images[r])))
         for c, (title, pic) in enumerate(panels):
             axes[r, c].imshow(_np(pic), interpolation="nearest")
             _off(axes[r, c])
-            if r == 0:
+            if r == 0 or title not in ("image", "truth"):
                 axes[r, c].set_title(title, fontsize=8)
     handles = class_patches()
     if errors:
