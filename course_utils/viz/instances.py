@@ -187,10 +187,12 @@ def show_stuff_and_things(scene: dict) -> plt.Figure:
     axes[1].legend(handles=[Patch(color=np.array(CLASS_COLOURS[c]) / 255, label=CLASSES[c]) for c in present],
                    fontsize=7, loc="lower right")
     axes[2].imshow(things, interpolation="nearest")
-    _off(axes[2], f"things: {len(scene['labels'])} objects, each its own id")
-    for k, (mask, lab) in enumerate(zip(scene["masks"], scene["labels"]), start=1):
+    _off(axes[2], f"things: {len(scene['labels'])} objects, each its own id (object 0, 1, ...)")
+    for k, (mask, lab) in enumerate(zip(scene["masks"], scene["labels"])):  # numbered as the printed "object k"
         ys, xs = torch.nonzero(mask, as_tuple=True)
-        axes[2].text(float(xs.float().mean()), float(ys.float().mean()), f"{CLASSES[int(lab)]} #{k}", fontsize=7,
+        if not len(xs):  # hidden behind others: nothing to label
+            continue
+        axes[2].text(float(xs.float().mean()), float(ys.float().mean()), f"{CLASSES[int(lab)]} #{k}", fontsize=8,
                      ha="center", va="center", color="black", bbox={"facecolor": "white", "alpha": 0.7, "pad": 1})
     fig.tight_layout()
     return fig

@@ -30,8 +30,10 @@ def _overlap(a: Rect, b: Rect) -> float:
 def _candidates(box: Sequence[float], w: float, h: float) -> list[tuple[float, float]]:
     """Top-left corners to try for a ``w`` x ``h`` label of ``box``, the usual spot first."""
     x1, y1, x2, y2 = (float(v) for v in box)
-    return [(x1, y1 - h), (x1, y1), (x1, y2), (x1, y2 - h),  # above, inside top, below, inside bottom (left)
-            (x2 - w, y1 - h), (x2 - w, y1), (x2 - w, y2), (x2 - w, y2 - h)]  # the same on the right
+    spots = [(x1, y1 - h), (x1, y1), (x1, y2), (x1, y2 - h),  # above, inside top, below, inside bottom (left)
+             (x2 - w, y1 - h), (x2 - w, y1), (x2 - w, y2), (x2 - w, y2 - h)]  # the same on the right
+    # then a stack of rows down the box's left side and below it, for crowded corners (e.g. at the image edge)
+    return spots + [(x1, y1 + k * h) for k in range(1, 6)] + [(x1, y2 + k * h) for k in range(1, 3)]
 
 
 def place_labels(boxes: Sequence[Sequence[float]], sizes: Sequence[tuple[float, float]],
