@@ -5,9 +5,32 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from ..data.classes import model_colour, model_style
+
+VAL_NAMES = {"miou": "mIoU", "pixel_acc": "pixel accuracy", "things_miou": "mIoU of the thing classes",
+             "boundary_miou": "boundary mIoU"}
+"""Readable names of validation metrics in the curves' legends (others are shown as they are)."""
+
+
+def plain_log_axis(ax: plt.Axes, axis: str = "y") -> None:
+    """A log-scale axis labelled in plain numbers at 1, 2 and 5 times each power of ten (0.02, 0.05, 0.1, ...).
+
+    A loss that falls by less than a decade would otherwise show one labelled tick, or none, and
+    matplotlib's labels read "2x10^0".
+
+    Args:
+        ax: the axes.
+        axis: "y" or "x".
+    """
+    which = ax.yaxis if axis == "y" else ax.xaxis
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+    which.set_major_locator(LogLocator(base=10))
+    which.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+    which.set_major_formatter(plain)
+    which.set_minor_formatter(plain)
 
 
 def in_notebook() -> bool:
@@ -47,7 +70,7 @@ def plot_history(history, axes=None, title: str | None = None):
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("training loss")
     if any(v > 0 for s in history.steps for k, v in s.items() if k in loss_keys):
-        ax_loss.set_yscale("log")
+        plain_log_axis(ax_loss)
     if len(loss_keys) > 1:
         ax_loss.legend(fontsize=7)
     ax_loss.grid(alpha=0.3)
@@ -62,9 +85,10 @@ def plot_history(history, axes=None, title: str | None = None):
                 if not k.startswith(("iou_", "boundary_iou_")) and k != "elapsed_s"]
     epochs = [e["epoch"] for e in history.epochs]
     for key in val_keys:
-        ax_val.plot(epochs, [e.get(key, math.nan) for e in history.epochs], "o-", label=key)
+        ax_val.plot(epochs, [e.get(key, math.nan) for e in history.epochs], "o-", label=VAL_NAMES.get(key, key))
     ax_val.set_xlabel("epoch")
-    ax_val.set_ylabel("validation")
+    ax_val.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_val.set_ylabel("validation score")
     if val_keys:
         ax_val.legend(fontsize=7)
     else:

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import FuncFormatter, LogLocator
 
 from ..data.classes import CLASSES
 from ..metrics.counting import keep_confident
+from ..train.curves import plain_log_axis
 from .axes import axes_or_figure
 from .instances import matched_numbers
 from .scenes import draw_instances, hwc
@@ -60,24 +60,11 @@ def plot_loss_terms(history, smooth: int = 5, names: dict[str, str] | None = Non
             ax.plot(steps[smooth - 1:], sm, lw=1.6, color="tab:blue")
         ax.set_title(names.get(key, "total loss (weighted sum)"), fontsize=9)
         ax.set_xlabel("step", fontsize=8)
-        _plain_log_axis(ax)
+        plain_log_axis(ax)
         ax.grid(alpha=0.3, which="both")
         ax.tick_params(which="both", labelsize=7)
     fig.tight_layout()
     return fig
-
-
-def _plain_log_axis(ax: plt.Axes) -> None:
-    """A log-scale y axis labelled in plain numbers at 1, 2 and 5 times each power of ten (0.02, 0.05, 0.1, ...).
-
-    A loss that falls by less than a decade would otherwise show one labelled tick, or none.
-    """
-    ax.set_yscale("log")
-    plain = FuncFormatter(lambda v, _: f"{v:.3g}")
-    ax.yaxis.set_major_locator(LogLocator(base=10))
-    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
 
 
 def _image_ax(ax: plt.Axes, image: torch.Tensor, title: str) -> None:

@@ -13,6 +13,7 @@ import torch
 from matplotlib.patches import Patch
 
 from ..data.classes import CLASS_COLOURS, CLASSES, STUFF, THINGS, model_colour, model_style
+from ..train.curves import plain_log_axis
 from .axes import axes_or_figure
 from .colours import BOUNDARY_COLOUR, ERROR_COLOUR, text_colour
 from .scenes import class_legend, class_patches, colour_semantic, hwc
@@ -318,9 +319,9 @@ def plot_object_accuracy(results: dict[str, tuple[torch.Tensor, torch.Tensor]], 
         a = a.double()
         means = [float(acc[(a >= edges[i]) & (a <= edges[i + 1])].mean()) for i in range(bins)]
         ax.plot(centres, means, model_style(k), color=model_colour(k), label=name)
-    ax.set_xscale("log")
+    plain_log_axis(ax, "x")
     ax.set_xlabel("object size (visible pixels, median of each bin)")
-    ax.set_ylabel("pixels given the right class")
+    ax.set_ylabel("fraction of the object's pixels\ngiven its class")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
