@@ -115,6 +115,9 @@ def test_model_colours_are_no_class_colours() -> None:
     assert len(set(MODEL_COLOURS)) == len(MODEL_COLOURS)
     assert model_colour(len(MODEL_COLOURS)) == model_colour(0)
     assert all(0 <= v <= 1 for v in model_colour(1))
+    # a named model of lessons 01-04 keeps its colour whatever its position in a chart
+    assert model_colour(0, "FCN-8s") == model_colour(1, "FCN-8s") == model_colour(2)
+    assert model_colour(0, "some other series") == model_colour(0)
 
 
 def test_one_object_has_one_colour_in_instance_and_panoptic_figures() -> None:

@@ -53,19 +53,30 @@ MODEL_COLOURS: list[tuple[int, int, int]] = [
     (150, 150, 150),  # grey
     (0, 90, 90),  # dark teal
     (200, 90, 0),  # dark orange
+    (140, 40, 60),  # wine
 ]
 """Line and bar colours of the series compared in one chart (models in lessons 03 and 04, PQ / SQ / RQ in
 lesson 09), far from every class colour, so a curve or bar is never read as a class; series k takes entry k."""
 
+MODEL_SERIES: tuple[str, ...] = ("per-pixel MLP", "FCN-32s", "FCN-8s", "U-Net", "DeepLab")
+"""The semantic models of lessons 01-04: each keeps one colour and line style in every chart (FCN-8s is the
+same dark teal beside FCN-32s in lesson 03 as beside U-Net in lesson 04); other series go by position."""
 
-def model_colour(k: int) -> tuple[float, float, float]:
-    """Matplotlib colour (0-1 floats) of the ``k``-th model in a comparison chart."""
-    return tuple(v / 255 for v in MODEL_COLOURS[k % len(MODEL_COLOURS)])
+
+def _series(k: int, name: str | None) -> int:
+    return MODEL_SERIES.index(name) if name in MODEL_SERIES else k
 
 
-def model_style(k: int) -> str:
-    """Matplotlib marker and line format of the ``k``-th model's curve, so curves differ without colour too."""
-    return ("o-", "s--", "^:")[k % 3]
+def model_colour(k: int, name: str | None = None) -> tuple[float, float, float]:
+    """Matplotlib colour (0-1 floats) of the ``k``-th series of a chart, or of the model ``name`` when it is one of
+    ``MODEL_SERIES``."""
+    return tuple(v / 255 for v in MODEL_COLOURS[_series(k, name) % len(MODEL_COLOURS)])
+
+
+def model_style(k: int, name: str | None = None) -> str:
+    """Matplotlib marker and line format of the ``k``-th series (or the model ``name``), so curves differ without
+    colour too."""
+    return ("o-", "s--", "^:", "D-.", "v--")[_series(k, name) % 5]
 
 THING_COLOURS: list[tuple[float, float, float]] = [
     (0.90, 0.15, 0.15),  # red

@@ -158,8 +158,8 @@ def compare_curves(histories: dict, key: str = "miou", ax=None):
     else:
         fig = ax.figure
     for k, (name, h) in enumerate(histories.items()):
-        ax.plot([e["epoch"] for e in h.epochs], [e.get(key, math.nan) for e in h.epochs], model_style(k),
-                color=model_colour(k), label=name)
+        ax.plot([e["epoch"] for e in h.epochs], [e.get(key, math.nan) for e in h.epochs], model_style(k, name),
+                color=model_colour(k, name), label=name)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"validation {key}")

@@ -69,19 +69,18 @@ def show_receptive_fields(model: torch.nn.Module, image: torch.Tensor, point: tu
         # the feature cell covering `point` starts at pixel (point // stride) * stride
         cy = (point[0] // stride) * stride + (stride - 1) / 2
         cx = (point[1] // stride) * stride + (stride - 1) / 2
-        ax.add_patch(plt.Rectangle((cx - r / 2, cy - r / 2), r, r, fill=False, ec="cyan", lw=1.5))
+        ax.add_patch(plt.Rectangle((cx - r / 2, cy - r / 2), r, r, fill=False, ec="white", ls="--", lw=1.5))
         ax.set_xlim(-0.5, image.shape[-1] - 0.5)
         ax.set_ylim(image.shape[-2] - 0.5, -0.5)
         ax.set_title(f"after stage {k}: stride {stride}\nreceptive field {r} px", fontsize=9)
         _off(ax)
-    fig.suptitle("bright = input pixels that change this position's features; square = theoretical receptive field",
-                 fontsize=9)
+    fig.suptitle("bright = input pixels that change the features of the cell holding pixel "
+                 f"(row {point[0]}, col {point[1]}); dashed square = the theoretical receptive field, centred on "
+                 "that cell (cut off by the image border once it is larger than the image)", fontsize=9)
     fig.tight_layout(rect=(0, 0.1, 1, 0.93))
     bar = fig.colorbar(heat, ax=list(axes), orientation="horizontal", fraction=0.05, pad=0.02, aspect=60)
     bar.set_label("influence on the followed position (square root of |gradient|, largest = 1)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
-    axes[-1].legend(handles=[plt.Line2D([], [], color="cyan", lw=1.5, label="theoretical receptive field")],
-                    loc="upper right", fontsize=7)
     return fig
 
 
@@ -166,16 +165,20 @@ def show_checkerboard(size: int = 8):
         k3 = F.conv_transpose2d(x, torch.ones(1, 1, 3, 3), stride=2, padding=1)[0, 0]
         k4 = F.conv_transpose2d(x, torch.ones(1, 1, 4, 4) / 4, stride=2, padding=1)[0, 0]
         bil = bilinear_upsampler(1, 2)(x)[0, 0]
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
-    for ax, (name, pic) in zip(axes, [("kernel 3, stride 2 (all ones)", k3), ("kernel 4, stride 2 (all 1/4)", k4),
-                                      ("kernel 4, stride 2 (bilinear)", bil)]):
-        im = ax.imshow(_np(pic), cmap="gray", interpolation="nearest")
-        ax.set_title(f"{name}\nvalues {float(pic[2:-2, 2:-2].min()):.2f} to {float(pic[2:-2, 2:-2].max()):.2f}"
-                     " inside", fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    pics = [("kernel 3, stride 2 (all ones)", k3), ("kernel 4, stride 2 (all 1/4)", k4),
+            ("kernel 4, stride 2 (bilinear)", bil)]
+    top = max(float(p.max()) for _, p in pics)
+    for ax, (name, pic) in zip(axes, pics):
+        inner = pic[1:-1, 1:-1]  # the outermost pixels get fewer taps from any kernel: not the artefact shown here
+        im = ax.imshow(_np(inner), cmap="gray", interpolation="nearest", vmin=0, vmax=top)
+        ax.set_title(f"{name}\nvalues {float(inner.min()):.2f} to {float(inner.max()):.2f}", fontsize=9)
         _off(ax)
-    fig.suptitle(f"x2 transposed convolutions of a CONSTANT {size}x{size} input", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"x2 transposed convolutions of a CONSTANT {size}x{size} input (one grey scale for all three; the "
+                 "outermost pixel ring, which fewer stamps reach, is cut off)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    bar = fig.colorbar(im, ax=list(axes), orientation="horizontal", fraction=0.05, pad=0.04, aspect=60)
+    bar.set_label("output value", fontsize=8)
     return fig
 
 

@@ -205,12 +205,12 @@ def plot_per_class_iou(scores: dict[str, dict], classes: list[int] | None = None
     for k, (name, s) in enumerate(scores.items()):
         vals = [s.get(f"iou_{CLASSES[c]}", math.nan) for c in classes]
         ax.bar(np.arange(len(classes)) + (k - (len(scores) - 1) / 2) * width, vals, width, label=name,
-               color=model_colour(k))
+               color=model_colour(k, name))
     ax.set_xticks(range(len(classes)), [CLASSES[c] for c in classes])
     ax.axvline(len([c for c in classes if c in STUFF]) - 0.5, color="grey", lw=0.8, ls="--")
     ax.set_ylabel("IoU")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the bars, not on them
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -318,7 +318,7 @@ def plot_object_accuracy(results: dict[str, tuple[torch.Tensor, torch.Tensor]], 
     for k, (name, (a, acc)) in enumerate(results.items()):
         a = a.double()
         means = [float(acc[(a >= edges[i]) & (a <= edges[i + 1])].mean()) for i in range(bins)]
-        ax.plot(centres, means, model_style(k), color=model_colour(k), label=name)
+        ax.plot(centres, means, model_style(k, name), color=model_colour(k, name), label=name)
     plain_log_axis(ax, "x")
     ax.set_xlabel("object size (visible pixels, median of each bin)")
     ax.set_ylabel("fraction of the object's pixels\ngiven its class")
