@@ -29,11 +29,12 @@ def show_skip_shapes(fcn_shapes: list[tuple[str, tuple]], unet_shapes: list[tupl
         the matplotlib figure.
     """
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+    most = max(s[1] for _, s in [*fcn_shapes, *unet_shapes])  # one scale for both panels
     for ax, shapes, op, title in ((axes[0], fcn_shapes, "+", "FCN-8s: skip by addition"),
                                   (axes[1], unet_shapes, "cat", "U-Net: skip by concatenation")):
         for i, (label, shape) in enumerate(shapes):
             ch = shape[1]
-            height = 0.4 + 1.6 * ch / max(s[1] for _, s in shapes)  # box height grows with the channels
+            height = 2.0 * ch / most  # box height in proportion to the channels, the same scale in both panels
             x = i * 2.2
             ax.add_patch(Rectangle((x, 1 - height / 2), 1.4, height, facecolor="0.85", edgecolor="0.2"))
             ax.text(x + 0.7, 1, f"{ch} ch\n{shape[2]}x{shape[3]}", ha="center", va="center", fontsize=9)
@@ -44,7 +45,9 @@ def show_skip_shapes(fcn_shapes: list[tuple[str, tuple]], unet_shapes: list[tupl
         ax.set_ylim(-0.9, 2.3)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-    fig.tight_layout()
+    fig.text(0.5, 0.01, "box height: number of channels (one scale for both); the size under it is the spatial size",
+             ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
