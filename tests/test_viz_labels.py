@@ -43,6 +43,7 @@ def test_draw_instances_writes_every_label() -> None:
 
 
 def test_matched_predictions_take_the_true_objects_colour() -> None:
+    from course_utils.viz.colours import UNMATCHED_COLOUR
     from course_utils.viz.instances import colour_ids, masks_to_ids, matched_ids
 
     truth = torch.zeros(3, 20, 20, dtype=torch.bool)
@@ -50,6 +51,27 @@ def test_matched_predictions_take_the_true_objects_colour() -> None:
     pred = torch.stack([truth[1], truth[0] | truth[2]])  # object 1 found; objects 0 and 2 merged into one blob
     ids = matched_ids(pred, truth)
     assert (ids[truth[1].numpy()] == 2).all(), "a match gets its true object's id"
-    assert set(ids[pred[1].numpy()].tolist()) == {5}, "an unmatched blob gets an id after the true objects'"
+    assert set(ids[pred[1].numpy()].tolist()) == {-1}, "an unmatched blob gets the unmatched id"
     true_pic, pred_pic = colour_ids(masks_to_ids(truth)), colour_ids(ids)
     assert (true_pic[15, 15] == pred_pic[15, 15]).all()
+    assert tuple(pred_pic[2, 2].tolist()) == UNMATCHED_COLOUR, "and the unmatched colour, no true object's"
+
+
+def test_unmatched_detections_never_wear_a_true_objects_colour_and_overlaps_stay_coloured() -> None:
+    """Nine true objects (the palette repeats) and two false alarms: the alarms are dark grey, and where two
+    predicted masks overlap the pixels keep a mask colour (torchvision blackens them within one call)."""
+    from course_utils.viz import draw_instances
+    from course_utils.viz.colours import UNMATCHED_COLOUR
+    from course_utils.viz.instances import matched_numbers
+
+    truth = torch.zeros(9, 30, 30, dtype=torch.bool)
+    for k in range(9):
+        truth[k, 3 * k:3 * k + 3, :3] = True
+    alarms = torch.zeros(2, 30, 30, dtype=torch.bool)
+    alarms[0, 10:20, 10:20] = alarms[1, 15:25, 15:25] = True  # overlapping false alarms
+    pred = torch.cat([truth, alarms])
+    numbers = matched_numbers(pred, truth)
+    assert numbers == [*range(9), -1, -1]
+    pic = draw_instances(torch.zeros(3, 30, 30), pred, colour_ids=numbers, alpha=1.0)
+    assert tuple(pic[:, 17, 17].tolist()) == UNMATCHED_COLOUR, "overlap of two masks: coloured, not black"
+    assert tuple(pic[:, 12, 12].tolist()) == UNMATCHED_COLOUR

@@ -86,10 +86,12 @@ def test_colours_mean_one_thing() -> None:
         ERROR_COLOUR,
         INSTANCE_PALETTE,
         INTERIOR_COLOUR,
+        UNMATCHED_COLOUR,
         colour_distance,
     )
 
-    special = [("error", ERROR_COLOUR), ("boundary", BOUNDARY_COLOUR), ("interior", INTERIOR_COLOUR)]
+    special = [("error", ERROR_COLOUR), ("boundary", BOUNDARY_COLOUR), ("interior", INTERIOR_COLOUR),
+               ("unmatched prediction", UNMATCHED_COLOUR)]
     named = [*((f"instance {i}", c) for i, c in enumerate(INSTANCE_PALETTE)), *special]
     for name, colour in named:
         nearest = min(colour_distance(colour, c) for c in CLASS_COLOURS)
@@ -142,7 +144,7 @@ def test_a_predicted_panoptic_segment_takes_the_colour_of_the_object_it_found() 
     """matched_segment_ids colours a prediction like the truth, also when an object is missed or a segment is extra."""
     from course_utils.data import LABEL_DIVISOR, make_scene
     from course_utils.viz import colour_panoptic
-    from course_utils.viz.colours import INSTANCE_PALETTE
+    from course_utils.viz.colours import UNMATCHED_COLOUR
     from course_utils.viz.instances import matched_segment_ids
     from course_utils.viz.scenes import scene_thing_ids
 
@@ -160,7 +162,7 @@ def test_a_predicted_panoptic_segment_takes_the_colour_of_the_object_it_found() 
         inside = (pred == scene_thing_ids(scene)[k]) & ~extra
         if inside.any():
             assert (pic[inside] == truth[inside]).all(), f"object {k} changed colour"
-    assert tuple(pic[extra][0].tolist()) == INSTANCE_PALETTE[len(scene["masks"]) % len(INSTANCE_PALETTE)]
+    assert tuple(pic[extra][0].tolist()) == UNMATCHED_COLOUR  # a false alarm wears no true object's colour
 
 def test_instance_figures_use_the_instance_palette(batch) -> None:
     from course_utils.data.classes import CLASS_COLOURS, LABEL_DIVISOR, THINGS

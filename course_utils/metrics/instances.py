@@ -155,6 +155,16 @@ def separation_report(scenes: list[dict], predictions: list[dict]) -> dict[str, 
             "separated": sep / max(objects, 1), "touching_separated": sep_touch / max(touching, 1)}
 
 
+MIN_PIECE = 20
+"""Pixels a visible piece of an object needs to count as a piece in ``scene_traits`` (slivers do not)."""
+
+
+def _pieces(mask: np.ndarray) -> int:
+    """Connected pieces of a bool mask with at least ``MIN_PIECE`` pixels."""
+    labels, n = ndi.label(mask)
+    return int((np.bincount(labels.ravel(), minlength=n + 1)[1:] >= MIN_PIECE).sum())
+
+
 def scene_traits(scene: dict) -> dict[str, float]:
     """What makes a scene hard for instance segmentation, in numbers (to pick examples).
 
@@ -163,7 +173,8 @@ def scene_traits(scene: dict) -> dict[str, float]:
 
     Returns:
         ``touching`` (objects touching one of their own class), ``split`` (objects cut in several
-        visible parts by an occluder), ``size_ratio`` (largest / smallest object area) and
+        visible parts by an occluder, each at least ``MIN_PIECE`` pixels, so the cut shows), ``size_ratio``
+        (largest / smallest object area) and
         ``contrast`` (smallest colour difference, summed over RGB, between an object and the
         background (stuff) pixels in a 3-pixel ring around it).
     """
@@ -172,7 +183,7 @@ def scene_traits(scene: dict) -> dict[str, float]:
     if len(masks) == 0:
         return {"touching": 0, "split": 0, "size_ratio": 1.0, "contrast": float("inf")}
     areas = masks.reshape(len(masks), -1).sum(1)
-    split = sum(ndi.label(m)[1] > 1 for m in masks)
+    split = sum(_pieces(m) > 1 for m in masks)
     contrast = []
     objects = masks.any(0)
     for m in masks:

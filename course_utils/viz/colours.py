@@ -3,8 +3,9 @@
 Class colours (``data.classes.CLASS_COLOURS``, the legend) say which class a pixel has. Instances
 (one object each, in instance figures and the thing segments of panoptic maps) take their colours
 from :data:`INSTANCE_PALETTE`, chosen far from every class colour, so a learner never reads an
-object's identity colour as a class. Wrong pixels in error maps are :data:`ERROR_COLOUR`, used by
-nothing else: not by a class, an instance, an overlay, nor by the paint of the scenes' objects
+object's identity colour as a class; a prediction that matches no true object is
+:data:`UNMATCHED_COLOUR`. Wrong pixels in error maps are :data:`ERROR_COLOUR`, used by nothing else:
+not by a class, an instance, an overlay, nor by the paint of the scenes' objects
 (``data.classes.THING_COLOURS``, which are data and include magenta, so errors are blue). Object
 boundaries and interiors drawn over a figure (lesson 03's boundary band, lesson 05's pixel map) are
 :data:`BOUNDARY_COLOUR` and :data:`INTERIOR_COLOUR`, again far from every other colour. The mask that a
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["INSTANCE_PALETTE", "ERROR_COLOUR", "BOUNDARY_COLOUR", "INTERIOR_COLOUR", "PROMPT_COLOUR",
-           "instance_colours", "text_colour", "colour_distance"]
+__all__ = ["INSTANCE_PALETTE", "UNMATCHED_COLOUR", "ERROR_COLOUR", "BOUNDARY_COLOUR", "INTERIOR_COLOUR",
+           "PROMPT_COLOUR", "instance_colours", "text_colour", "colour_distance"]
 
 INSTANCE_PALETTE: tuple[tuple[int, int, int], ...] = (
     (0, 150, 150),  # teal
@@ -32,6 +33,10 @@ INSTANCE_PALETTE: tuple[tuple[int, int, int], ...] = (
 )
 """Instance colours (RGB 0-255), none of them close to a class colour or to the paint of an object (an orange
 overlay on an orange object would hide it); object k of a scene gets entry k."""
+
+UNMATCHED_COLOUR: tuple[int, int, int] = (90, 90, 90)
+"""Dark grey: a predicted object that matches no true object (a duplicate or a false alarm), beside ground truth
+whose object k wears instance colour k; never an instance colour, so it cannot be read as a true object."""
 
 ERROR_COLOUR: tuple[int, int, int] = (0, 0, 255)
 """Bright blue: wrong pixels in error maps (no class, instance, overlay or object paint uses it)."""

@@ -14,10 +14,11 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import Rectangle
 
-from ..data.classes import CLASSES
+from ..data.classes import CLASSES, model_colour
 from ..metrics.counting import keep_confident
 from ..train.curves import plain_log_axis
 from .axes import axes_or_figure
+from .colours import text_colour
 from .instances import matched_numbers
 from .scenes import draw_instances, hwc
 
@@ -247,7 +248,9 @@ def show_detections(images: Sequence[torch.Tensor], preds: Sequence[dict], targe
             axes[1, j].imshow(hwc(pic))
             axes[1, j].set_title(f"ground truth: {len(t['labels'])} objects", fontsize=9)
             axes[1, j].axis("off")
-    fig.suptitle(f"score >= {score_thresh:.2f}, mask probability > {mask_thresh:.2f}", fontsize=10)
+    key = ("\ncolour: the true object a detection matches (mask IoU > 0.5); dark grey: it matches none (a duplicate "
+           "or a false alarm)") if targets is not None else ""
+    fig.suptitle(f"score >= {score_thresh:.2f}, mask probability > {mask_thresh:.2f}{key}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -355,14 +358,15 @@ def plot_counting(rows: dict[str, dict[str, float]]) -> plt.Figure:
             ("touching_recovered", "touching objects recovered"), ("recovered", "all objects recovered")]
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
     names = list(rows)
-    colours = ["tab:green", "tab:gray", "tab:orange", "tab:blue"][: len(names)]
+    colours = [model_colour(k) for k in range(len(names))]  # series colours, no class colour
     for ax, (key, title) in zip(axes, keys):
         vals = [rows[n][key] for n in names]
         ax.barh(range(len(names)), vals, color=colours)
         for i, v in enumerate(vals):
             inside = v > 0.2
-            ax.text(v - 0.02 if inside else v + 0.02, i, f"{v:.2f}", va="center", ha="right" if inside else "left",
-                    fontsize=8, color="white" if inside else "black")
+            ax.text(v - 0.02 if inside else v + 0.02, i, f"{v:.0%}", va="center", ha="right" if inside else "left",
+                    fontsize=8, color=[c / 255 for c in text_colour(tuple(round(255 * x) for x in colours[i]))]
+                    if inside else "black")
         ax.set_yticks(range(len(names)))
         ax.set_yticklabels([n.replace(" (", "\n(") for n in names] if ax is axes[0] else [], fontsize=7)
         ax.set_xlim(0, 1)

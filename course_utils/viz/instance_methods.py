@@ -68,9 +68,9 @@ def show_bottom_up(scene: dict, result: dict, plain: dict) -> plt.Figure:
     _label_instances(axes[4], plain)
     _off(axes[4], f"plain components of the semantic map: {len(plain['labels'])}")
     axes[4].set_xlabel(_count_text(plain["labels"], scene["labels"]), fontsize=7)
-    fig.text(0.5, 0.01, "panels 2, 3 and the last: a region has the colour of the true object it matches "
-             "(the object's colour in the scene figures); a region matching no object has a colour of its own",
-             ha="center", fontsize=8)
+    fig.text(0.5, 0.01, "colours: in panel 2., a seed takes the colour of the true object it overlaps most; in "
+             "3-4. and the last, a region takes the colour of the true object it matches (mask IoU > 0.5), as in the "
+             "scene figures; a region matching none is dark grey", ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
@@ -82,7 +82,8 @@ MODEL_MAP: list[tuple[str, float, float, bool, str]] = [
     ("PointRend (2020)", 0.26, 0.88, True, "Mask R-CNN + sharp masks refined point by point"),
     ("Panoptic FPN (2019)", 0.35, 0.66, True, "Mask R-CNN things + an FCN branch for stuff"),
     ("TensorMask (2019)", 0.42, 0.40, True, "dense sliding-window masks, no proposals"),
-    ("YOLACT (2019)", 0.52, 0.12, False, "one stage, real time: shared prototype masks x per-box coefficients"),
+    ("YOLACT (2019)", 0.5, 0.12, False, "on the border: masks assembled densely (prototypes x coefficients),\n"
+     "but a box per object crops them; one stage, real time"),
     ("SOLO (2020)", 0.7, 0.22, False, "no boxes: each grid cell predicts the mask of the object centred there"),
     ("InstanceCut / Deep Watershed (2017)", 0.86, 0.55, False, "FCN semantics + boundaries/energy, then grouping"),
     ("this lesson's baseline", 0.92, 0.33, False, "FCN interior/boundary + connected components"),
@@ -100,7 +101,7 @@ def show_model_map() -> plt.Figure:
     ax.axvspan(-0.02, 0.5, color="tab:blue", alpha=0.06)
     ax.axvspan(0.5, 1.05, color="tab:green", alpha=0.06)
     for name, x, y, d2, note in MODEL_MAP:
-        colour = "tab:blue" if x < 0.5 else "tab:green"
+        colour = "tab:blue" if x < 0.5 else "tab:green" if x > 0.5 else "0.35"  # grey: between the families
         ax.plot(x, y, "o", ms=11, color=colour, mfc=colour if d2 else "white", mew=2)
         ax.annotate(f"{name}\n{note}", (x, y), xytext=(9, -3), textcoords="offset points", fontsize=7.5,
                     va="top", wrap=True)

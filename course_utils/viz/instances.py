@@ -13,7 +13,7 @@ from matplotlib.patches import Patch, Polygon, Rectangle
 from ..data.annotations import mask_to_polygons, rle_runs
 from ..data.classes import CLASS_COLOURS, CLASSES, LABEL_DIVISOR, STUFF, THINGS
 from ..metrics.instances import mask_iou_matrix
-from .colours import BOUNDARY_COLOUR, INSTANCE_PALETTE
+from .colours import BOUNDARY_COLOUR, INSTANCE_PALETTE, UNMATCHED_COLOUR
 from .scenes import colour_semantic, draw_instances, hwc, instance_colours
 
 _OUTLINE = tuple(v / 255 for v in BOUNDARY_COLOUR)  # annotation outlines: the boundary colour
@@ -37,6 +37,8 @@ def colour_ids(ids: torch.Tensor | np.ndarray) -> np.ndarray:
     for i in np.unique(ids):
         if i > 0:
             out[ids == i] = INSTANCE_PALETTE[(int(i) - 1) % len(INSTANCE_PALETTE)]
+        elif i < 0:  # matches no true object (matched_ids)
+            out[ids == i] = UNMATCHED_COLOUR
     return out
 
 
@@ -44,7 +46,7 @@ def matched_ids(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 
     """(H, W) id map of predicted masks numbered after the true objects they match, for :func:`colour_ids`.
 
     A prediction matched one-to-one (Hungarian on mask IoU, IoU above ``min_iou``) to true object k
-    gets id k + 1, so it takes that object's colour; the others get ids after the true objects'.
+    gets id k + 1, so it takes that object's colour; the others get id -1 (:data:`UNMATCHED_COLOUR`).
 
     Args:
         masks: (K, H, W) bool predicted masks.
@@ -56,16 +58,17 @@ def matched_ids(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 
     """
     ids = np.zeros(masks.shape[1:], np.int64)
     for mask, number in zip(masks.cpu().numpy().astype(bool), matched_numbers(masks, true_masks, min_iou)):
-        ids[mask] = number + 1
+        ids[mask] = number + 1 if number >= 0 else -1
     return ids
 
 
 def matched_numbers(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 0.5) -> list[int]:
-    """The colour number of each prediction: k for the one matched to true object k, N, N + 1, ... for the rest.
+    """The colour number of each prediction: k for the one matched to true object k, -1 for the rest.
 
     Matching is one-to-one (Hungarian on mask IoU, IoU above ``min_iou``), so a prediction drawn with
-    ``colour_ids`` takes the colour of the true object it found, and a duplicate or false alarm a colour
-    no true object has.
+    ``colour_ids`` takes the colour of the true object it found, and a duplicate or false alarm the dark
+    grey :data:`UNMATCHED_COLOUR`, which no true object has (however many objects there are: the
+    instance palette repeats, the unmatched colour is never one of it).
 
     Args:
         masks: (K, H, W) bool predicted masks.
@@ -78,7 +81,7 @@ def matched_numbers(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: floa
     from scipy.optimize import linear_sum_assignment
 
     k, n = len(masks), len(true_masks)
-    numbers = list(range(n, n + k))
+    numbers = [-1] * k
     if k and n:
         iou = mask_iou_matrix(masks, true_masks)  # (K, N)
         rows, cols = linear_sum_assignment(-iou)
@@ -92,8 +95,8 @@ def matched_segment_ids(panoptic: torch.Tensor, true_masks: torch.Tensor, min_io
     """A predicted panoptic map's thing segments in colour order, for ``colour_panoptic(panoptic, ids)``.
 
     Entry k is the segment matched to true object k (:func:`matched_numbers`), or -1 where none was, so
-    a segment takes the colour of the object it found, as in the ground-truth map beside it; duplicates
-    and false alarms follow, in colours no true object has.
+    a segment takes the colour of the object it found, as in the ground-truth map beside it; a segment
+    matching none is left out, and ``colour_panoptic`` draws it in :data:`UNMATCHED_COLOUR`.
 
     Args:
         panoptic: (H, W) ``class * 1000 + instance`` ids.
@@ -108,9 +111,10 @@ def matched_segment_ids(panoptic: torch.Tensor, true_masks: torch.Tensor, min_io
     if not ids:
         return []
     numbers = matched_numbers(torch.stack([pan == i for i in ids]), true_masks.cpu().bool(), min_iou)
-    order = [-1] * (max(numbers) + 1)
+    order = [-1] * len(true_masks)
     for seg, number in zip(ids, numbers):
-        order[number] = seg
+        if number >= 0:
+            order[number] = seg
     return order
 
 
@@ -160,7 +164,7 @@ def show_count_failure(scene: dict, semantic: torch.Tensor, instances: dict, sou
                loc="lower left", bbox_to_anchor=(0.34, 0.0), ncol=len(present), fontsize=7, title="semantic map",
                title_fontsize=7)
     fig.text(0.68, 0.035, "blobs: the colour of the true object a blob matches (IoU > 0.5),\n"
-             "as in the scene figures; a blob matching no object has a colour of its own", fontsize=7, va="center")
+             "as in the scene figures; a blob matching no object is dark grey", fontsize=7, va="center")
     fig.tight_layout(rect=(0, 0.09, 1, 1))
     return fig
 

@@ -12,7 +12,7 @@ from ..data.classes import CLASSES, LABEL_DIVISOR, STUFF, THINGS, model_colour
 from ..metrics.panoptic import evaluate_fusion
 from ..models.panoptic_fusion import FusionConfig, fuse_panoptic
 from .axes import axes_or_figure
-from .colours import instance_colours, text_colour
+from .colours import UNMATCHED_COLOUR, instance_colours, text_colour
 from .instances import matched_numbers, matched_segment_ids
 from .scenes import class_patches, colour_panoptic, colour_semantic, draw_instances, hwc, scene_thing_ids
 
@@ -64,10 +64,11 @@ def show_panoptic_predictions(scenes: Sequence[dict], raws: Sequence[dict], cfg:
     handles = class_patches([*STUFF, *THINGS]) + [
         Patch(facecolor="black", label="void (no segment)"),
         Patch(facecolor=[c / 255 for c in instance_colours(1)[0]], label="things in panoptic maps and\n"
-              "instances: a colour per object")]
+              "instances: a colour per object"),
+        Patch(facecolor=[c / 255 for c in UNMATCHED_COLOUR], label="predicted thing matching\nno true object")]
     key_height = 0.55  # inches at the bottom for the key (two rows of entries); a key on an axes would shrink it
     fig.tight_layout(rect=(0, key_height / fig.get_figheight(), 1, 1))
-    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=7, frameon=False)
     return fig
 
 

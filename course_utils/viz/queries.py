@@ -14,7 +14,7 @@ import torch
 from matplotlib.patches import Patch
 
 from ..data.classes import CLASSES, STUFF, THINGS
-from .colours import instance_colours
+from .colours import UNMATCHED_COLOUR, instance_colours
 from .instances import matched_numbers, matched_segment_ids
 from .scenes import class_patches, colour_panoptic, colour_semantic, draw_instances, hwc, scene_thing_ids
 
@@ -134,8 +134,9 @@ def show_three_outputs(scenes: Sequence[dict], outputs: Sequence[dict], score_th
     handles = class_patches([*STUFF, *THINGS]) + [
         Patch(facecolor="black", label="void (no query claimed it)"),
         Patch(facecolor=[c / 255 for c in instance_colours(1)[0]], label="things in panoptic maps and\n"
-              "instances: a colour per object")]
+              "instances: a colour per object"),
+        Patch(facecolor=[c / 255 for c in UNMATCHED_COLOUR], label="predicted thing matching\nno true object")]
     key_height = 0.55  # inches at the bottom for the key
     fig.tight_layout(rect=(0, key_height / fig.get_figheight(), 1, 1))
-    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=7, frameon=False)
     return fig

@@ -14,7 +14,7 @@ from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from ..data.classes import CLASS_COLOURS, CLASSES, LABEL_DIVISOR, STUFF, THINGS
 from .axes import axes_or_figure
-from .colours import instance_colours
+from .colours import UNMATCHED_COLOUR, instance_colours
 from .labels import draw_labels
 
 
@@ -69,7 +69,8 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
         class_names: the name of each label (default the course's ``CLASSES``; a COCO dataset's
             ``class_names`` for its own labels).
         colour_ids: which instance colour each object takes (default 0, 1, 2, ...), so that an
-            object keeps its colour in several pictures when some objects are missing from one.
+            object keeps its colour in several pictures when some objects are missing from one; -1 draws
+            it in ``UNMATCHED_COLOUR`` (a prediction that matches no true object).
         font_size: label height in pixels of the returned picture (default ``max(10, 5 * scale)``).
 
     Returns:
@@ -87,9 +88,16 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
     if n == 0:
         return out
     palette = instance_colours(max(colour_ids, default=-1) + 1 if colour_ids is not None else n)
-    colours = [palette[int(k)] for k in colour_ids] if colour_ids is not None else palette
-    out = draw_segmentation_masks(out, m, alpha=alpha, colors=colours)
-    out = draw_segmentation_masks(out, _outlines(m, max(1, (scale + 1) // 2)), alpha=1.0, colors=colours)
+    colours = ([palette[int(k)] if int(k) >= 0 else UNMATCHED_COLOUR for k in colour_ids] if colour_ids is not None
+               else palette)
+    # One mask at a time (torchvision blackens pixels that several masks of one call share), the surest last so
+    # it is drawn on top where predictions overlap.
+    order = range(n) if scores is None else torch.argsort(scores.detach().cpu().float(), stable=True).tolist()
+    lines = _outlines(m, max(1, (scale + 1) // 2))
+    for i in order:
+        out = draw_segmentation_masks(out, m[i:i + 1], alpha=alpha, colors=[colours[i]])
+    for i in order:
+        out = draw_segmentation_masks(out, lines[i:i + 1], alpha=1.0, colors=[colours[i]])
     if boxes is not None and len(boxes):
         boxes = boxes.detach().cpu().float()
         out = draw_bounding_boxes(out, boxes, colors=colours, width=width)
@@ -111,16 +119,20 @@ def colour_panoptic(panoptic: torch.Tensor, thing_ids: Sequence[int] | None = No
     Args:
         panoptic: the map.
         thing_ids: segment ids in colour order (``scene_thing_ids(scene)``: object k of the scene takes
-            instance colour k, as in every instance figure); other thing segments follow. Default: by id.
+            instance colour k, as in every instance figure; ``matched_segment_ids`` for a prediction); a thing
+            segment not listed is drawn in ``UNMATCHED_COLOUR``. Default (None): every thing segment by id.
     """
     pan = panoptic.detach().cpu().long()
     out = torch.zeros(*pan.shape, 3, dtype=torch.uint8)
     ids = [int(i) for i in torch.unique(pan) if int(i) != 0]
+    listed = thing_ids is not None
     first = [int(i) for i in (thing_ids or [])]
-    things = first + [i for i in ids if i // LABEL_DIVISOR in THINGS and i not in first]
+    things = first if listed else [i for i in ids if i // LABEL_DIVISOR in THINGS]
     for i in ids:
         if i // LABEL_DIVISOR in STUFF:
             out[pan == i] = torch.tensor(CLASS_COLOURS[i // LABEL_DIVISOR], dtype=torch.uint8)
+        elif listed and i // LABEL_DIVISOR in THINGS and i not in first:  # matches no listed object
+            out[pan == i] = torch.tensor(UNMATCHED_COLOUR, dtype=torch.uint8)
     for i, col in zip(things, instance_colours(len(things))):
         if i in ids:
             out[pan == i] = torch.tensor(col, dtype=torch.uint8)
