@@ -98,7 +98,7 @@ def plot_pq(summary: dict, ax: plt.Axes | None = None, title: str = "Panoptic qu
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("score")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # beside the bars
     fig.tight_layout()
     return fig
 
