@@ -212,11 +212,13 @@ def show_box_regression(image: torch.Tensor, anchor: torch.Tensor, target: torch
     draw_box(ax, anchor, "white", style="--", width=2)
     draw_box(ax, target, "lime", width=2)
     a, t = box_convert(torch.stack([anchor, target]).float(), "xyxy", "cxcywh")
-    ax.add_patch(FancyArrowPatch(tuple(a[:2].tolist()), tuple(t[:2].tolist()), arrowstyle="->", mutation_scale=12,
-                                 color="red", lw=2))
+    for colour, lw in (("black", 4.5), ("white", 2)):  # a white arrow with a black halo reads on any paint
+        ax.add_patch(FancyArrowPatch(tuple(a[:2].tolist()), tuple(t[:2].tolist()), arrowstyle="->",
+                                     mutation_scale=12, color=colour, lw=lw))
     handles = [Line2D([], [], color="white", ls="--", lw=2, label="anchor"),
                Line2D([], [], color="lime", lw=2, label="object"),
-               Line2D([], [], color="red", lw=2, label="centre shift (dx, dy)")]
+               Line2D([], [], color="white", lw=2, marker=">", markeredgecolor="black",
+                      label="centre shift (dx, dy)")]
     if decoded is not None:
         draw_box(ax, decoded, "magenta", style=":", width=2)
         handles.append(Line2D([], [], color="magenta", ls=":", lw=2, label="decoded prediction"))
