@@ -14,7 +14,8 @@ import torch
 from matplotlib.patches import Rectangle
 
 from ..data.classes import CLASSES
-from .colours import INSTANCE_PALETTE
+from .colours import INSTANCE_PALETTE, UNMATCHED_COLOUR
+from .instances import matched_numbers
 
 __all__ = ["LOSS_NAMES", "show_prototypes", "show_assembly", "show_two_families"]
 
@@ -29,7 +30,16 @@ LOSS_NAMES: dict[str, str] = {
 
 
 def _rgb(i: int) -> tuple[float, float, float]:
-    return tuple(c / 255 for c in INSTANCE_PALETTE[i % len(INSTANCE_PALETTE)])
+    """Instance colour ``i`` (0-1 floats); -1 is the colour of a detection matching no true object."""
+    return tuple(c / 255 for c in (INSTANCE_PALETTE[i % len(INSTANCE_PALETTE)] if i >= 0 else UNMATCHED_COLOUR))
+
+
+def _numbers(det: dict, true_masks: torch.Tensor | None) -> list[int]:
+    """Each detection's colour number: the true object it matches (as in show_detections), else its rank."""
+    n = len(det.get("boxes", []))
+    if true_masks is None or not n:
+        return list(range(n))
+    return matched_numbers(det["masks"][:, 0] > 0.5, true_masks.bool())
 
 
 def _image(ax, image: torch.Tensor, title: str) -> None:
@@ -78,13 +88,16 @@ def show_prototypes(rec: dict, image: torch.Tensor, columns: int = 8) -> plt.Fig
     return fig
 
 
-def show_assembly(rec: dict, image: torch.Tensor, indices: tuple[int, ...] = (0, 1)) -> plt.Figure:
+def show_assembly(rec: dict, image: torch.Tensor, indices: tuple[int, ...] = (0, 1),
+                  true_masks: torch.Tensor | None = None) -> plt.Figure:
     """Per detection: its box, its k coefficients, the combined mask before the crop, and after it.
 
     Args:
         rec: ``Yolact.inspect(image)``.
         image: (3, H, W) in [0, 1].
         indices: which detections (0 = highest score) to show, one row each.
+        true_masks: the scene's (N, H, W) masks: a detection then takes the colour of the true object it
+            matches, as in every detection figure (without them: colours by rank).
 
     Returns:
         the figure.
@@ -97,8 +110,9 @@ def show_assembly(rec: dict, image: torch.Tensor, indices: tuple[int, ...] = (0,
         return fig
     fig, axes = plt.subplots(len(indices), 4, figsize=(10, 2.5 * len(indices)), squeeze=False,
                              gridspec_kw={"width_ratios": [1, 1.6, 1, 1]})
+    numbers = _numbers(det, true_masks)
     for row, i in enumerate(indices):
-        colour = _rgb(row)
+        colour = _rgb(numbers[i])
         box, label, score = det["boxes"][i], int(det["labels"][i]), float(det["scores"][i])
         ax = axes[row]
         _image(ax[0], image, f"detection {i}: {_name(label)} {score:.2f}")
@@ -122,7 +136,8 @@ def show_assembly(rec: dict, image: torch.Tensor, indices: tuple[int, ...] = (0,
     return fig
 
 
-def show_two_families(maskrcnn_insp, rec: dict, image: torch.Tensor, max_objects: int = 4) -> plt.Figure:
+def show_two_families(maskrcnn_insp, rec: dict, image: torch.Tensor, max_objects: int = 4,
+                      true_masks: torch.Tensor | None = None) -> plt.Figure:
     """Mask R-CNN's small mask per box (top row) beside the one-stage model's shared prototypes (bottom row).
 
     Args:
@@ -130,6 +145,7 @@ def show_two_families(maskrcnn_insp, rec: dict, image: torch.Tensor, max_objects
         rec: ``Yolact.inspect(image)``.
         image: (3, H, W) in [0, 1].
         max_objects: at most this many of Mask R-CNN's masks and of the prototypes are shown.
+        true_masks: the scene's (N, H, W) masks, to colour each box as the true object it matches.
 
     Returns:
         the figure.
@@ -140,8 +156,9 @@ def show_two_families(maskrcnn_insp, rec: dict, image: torch.Tensor, max_objects
     cols = 1 + max(max_objects, 1)
     fig, axes = plt.subplots(2, cols, figsize=(1.9 * cols, 4.9), squeeze=False)
     _image(axes[0, 0], image, "Mask R-CNN: a mask\nper detected box")
+    numbers = _numbers(det, true_masks)
     for j in range(n):
-        _box(axes[0, 0], det["boxes"][j], _rgb(j))
+        _box(axes[0, 0], det["boxes"][j], _rgb(numbers[j]))
     for j in range(max_objects):
         ax = axes[0, 1 + j]
         ax.axis("off")
@@ -150,7 +167,7 @@ def show_two_families(maskrcnn_insp, rec: dict, image: torch.Tensor, max_objects
             logits = maskrcnn_insp.mask_logits[j, label]
             ax.imshow(torch.sigmoid(logits), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_title(f"box {j} ({_name(label)})\n{logits.shape[-1]}x{logits.shape[-1]}", fontsize=8,
-                         color=_rgb(j))
+                         color=_rgb(numbers[j]))
     _image(axes[1, 0], image, "one-stage: prototypes\nshared by all objects")
     for j in range(max_objects):
         ax = axes[1, 1 + j]

@@ -186,7 +186,9 @@ def show_fusion(raws: Sequence[dict], scenes: Sequence[dict], cfg: FusionConfig,
     pq = {group: summary[group]["pq"] for group in ("all", "things", "stuff")}
     fig.suptitle(f"overlap {cfg.overlap_threshold:.2f}, stuff min {cfg.stuff_min_area}: PQ over {len(scenes)} "
                  f"scenes {pq['all']:.3f} (things {pq['things']:.3f}, stuff {pq['stuff']:.3f})", fontsize=10)
-    fig.tight_layout()
+    fig.text(0.5, 0.01, "black: void (no segment); a thing takes the colour of the true object it matches, dark grey "
+             "if none", ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
