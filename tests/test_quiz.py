@@ -186,9 +186,9 @@ def test_bad_input_gets_one_friendly_sentence(bank, qid: str, response) -> None:
 
 
 def test_answer_prints_feedback_and_records(progress_file: Path, capsys) -> None:
-    assert quiz.answer("00-image-shape", "a")
+    assert quiz.answer("00-image-shape", "b")
     assert "Correct" in capsys.readouterr().out
-    assert not quiz.answer("00-image-shape", "b")
+    assert not quiz.answer("00-image-shape", "a")
     assert "Not quite" in capsys.readouterr().out
     assert not quiz.answer("00-image-shape", "")  # bad input: a message, not an attempt
     assert "empty" in capsys.readouterr().out
@@ -202,7 +202,7 @@ def test_answer_prints_feedback_and_records(progress_file: Path, capsys) -> None
 
 @pytest.mark.parametrize(("qid", "response"), [
     ("00-numbers-in-image", 49152), ("00-sky-class-name", "Sky"), ("00-sky-percent", "37.5"),
-    ("00-mini-assignments", ["a", "b", "c"]), ("00-where-progress", 0),
+    ("00-mini-assignments", ["b", "c", "e"]), ("00-where-progress", 0),
     ("00-colour-not-class", "One pixel only has its colour; shape needs neighbours."),
 ])
 def test_answer_right_for_every_kind(progress_file: Path, qid: str, response, capsys) -> None:
@@ -367,17 +367,17 @@ def test_snapshot_keeps_the_static_form_when_no_widget_state_was_saved(bank) -> 
 
 
 def test_answers_record_first_try_and_wrong_answers(progress_file: Path, capsys) -> None:
-    quiz.answer("00-image-shape", "b")
-    quiz.answer("00-image-shape", "(b)")
     quiz.answer("00-image-shape", "a")
-    quiz.answer("00-mini-assignments", ["c", "a"])  # wrong: misses a right option
+    quiz.answer("00-image-shape", "(a)")
+    quiz.answer("00-image-shape", "b")
+    quiz.answer("00-mini-assignments", ["c", "b"])  # wrong: misses a right option
     quiz.answer("00-sky-percent", "40")
     quiz.answer("00-sky-class-name", "  Grass. ")
     quiz.answer("00-where-progress", 0)  # right at once
     data = json.loads(progress_file.read_text())["questions"]
     assert data["00-image-shape"]["first_correct"] is False and data["00-image-shape"]["correct"] is True
-    assert data["00-image-shape"]["wrong_answers"] == {"b": 2}
-    assert data["00-mini-assignments"]["wrong_answers"] == {"a, c": 1}
+    assert data["00-image-shape"]["wrong_answers"] == {"a": 2}
+    assert data["00-mini-assignments"]["wrong_answers"] == {"b, c": 1}
     assert data["00-sky-percent"]["wrong_answers"] == {"40": 1}
     assert data["00-sky-class-name"]["wrong_answers"] == {"'grass'": 1}
     assert data["00-where-progress"]["first_correct"] is True and "wrong_answers" not in data["00-where-progress"]
@@ -397,3 +397,13 @@ def test_no_widgets_while_nbgrader_runs_the_notebook(monkeypatch: pytest.MonkeyP
     quiz.show("00")
     out = capsys.readouterr().out
     assert "00-image-shape" in out and "quiz.answer(" in out  # the text view, nothing to click
+
+
+def test_the_right_option_is_not_always_in_the_same_place() -> None:
+    """A learner who always picks the first option (or any fixed one) does not pass a lesson's questions."""
+    from course_utils.quiz import available_lessons, load_bank
+
+    for lesson in available_lessons():
+        singles = [q for q in load_bank(lesson).questions if q.kind == "single"]
+        places = {next(i for i, o in enumerate(q.options) if o.correct) for q in singles}
+        assert len(singles) < 3 or len(places) > 1, f"lesson {lesson}: every right option is option {places}"
