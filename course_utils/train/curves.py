@@ -72,7 +72,7 @@ def plot_history(history, axes=None, title: str | None = None):
     if any(v > 0 for s in history.steps for k, v in s.items() if k in loss_keys):
         plain_log_axis(ax_loss)
     if len(loss_keys) > 1:
-        ax_loss.legend(fontsize=7, loc="upper right")  # losses fall: the upper right is where the curves are not
+        ax_loss.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the curves
     ax_loss.grid(alpha=0.3)
 
     if ax_val is None:

@@ -14,6 +14,7 @@ import torch
 from matplotlib.patches import Patch
 
 from ..data.classes import CLASSES, STUFF, THINGS
+from ..metrics.prompting import farthest_point
 from .colours import UNMATCHED_COLOUR, instance_colours
 from .instances import matched_numbers, matched_segment_ids
 from .scenes import class_patches, colour_panoptic, colour_semantic, draw_instances, hwc, scene_thing_ids
@@ -63,10 +64,10 @@ def show_matching(scene: dict, cost: torch.Tensor, queries: torch.Tensor, segmen
     index_map = (scene["panoptic"][None] == ids[:, None, None]).float().argmax(0)  # (H, W) segment index
     ax_seg.imshow(colour_panoptic(scene["panoptic"], scene_thing_ids(scene)), interpolation="nearest")
     for j in range(t):
-        ys, xs = torch.nonzero(index_map == j, as_tuple=True)
-        if len(ys):
-            k = len(ys) // 2
-            ax_seg.text(float(xs[k]), float(ys[k]), str(j), fontsize=9, ha="center", va="center", color="black",
+        mask = (index_map == j) & (scene["panoptic"] == ids[j])
+        if bool(mask.any()):
+            row, col = farthest_point(mask.numpy())  # the segment's most central pixel, never on a neighbour
+            ax_seg.text(col, row, str(j), fontsize=9, ha="center", va="center", color="black",
                         bbox={"facecolor": "white", "alpha": 0.8, "pad": 1, "edgecolor": "none"})
     ax_seg.set_title("the scene's segments (the rows of the cost)", fontsize=9)
     ax_seg.axis("off")
