@@ -202,7 +202,8 @@ class CocoInstanceDataset(Dataset):
             self._anns[iid] = keep
         if skipped:
             why = ", ".join(f"{n} {r}" for r, n in sorted(skipped.items()))
-            warnings.warn(f"{ann_file}: skipping {sum(skipped.values())} annotations ({why}); run "
+            total = sum(skipped.values())
+            warnings.warn(f"{ann_file}: skipping {total} annotation{'s' if total != 1 else ''} ({why}); run "
                           f"validate_coco({str(ann_file)!r}) for the list.", stacklevel=2)
 
     def _skip_reason(self, ann: dict) -> str | None:

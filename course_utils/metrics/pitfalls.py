@@ -114,8 +114,9 @@ def _fortran(gt: COCO) -> PitfallResult:
     same = sum(bool((m == m.T).all()) if m.shape[0] == m.shape[1] else False for m in masks)
     return PitfallResult("(b) C-order RLE", "masks run-length encoded from a C-order (row-major) array",
                          f"pycocotools.mask.encode refuses a C-order array ({error}); runs counted along rows "
-                         f"instead decode as transposed masks and segm AP falls from 1.0 to {ap:.3f} (only "
-                         f"{same} of {len(masks)} masks are their own transpose).",
+                         f"instead decode as transposed masks and segm AP falls from 1.0 to {ap:.3f} ("
+                         + (f"only {same} of {len(masks)} masks are their own transpose)." if same else
+                            f"none of the {len(masks)} masks is its own transpose)."),
                          {"encode_error": error, "segm_AP": ap, "symmetric_masks": same})
 
 
@@ -126,10 +127,13 @@ def _xyxy(gt: COCO) -> PitfallResult:
         r["bbox"] = [x, y, x + w, y + h]
         r.pop("segmentation")
     stats = _stats(gt, results, "bbox")
+    # read as [x, y, w, h], the box keeps its corner and grows to (x + w) x (y + h): IoU = w h / ((x + w)(y + h))
+    kept = sum(w * h >= 0.5 * (x + w) * (y + h) for x, y, w, h in (a["bbox"] for a in gt.dataset["annotations"]))
     return PitfallResult("(c) xyxy boxes", "result boxes written as [x1, y1, x2, y2]; COCO reads [x, y, w, h]",
                          f"bbox AP falls from 1.0 to {stats['AP']:.3f} (AP50 {stats['AP50']:.3f}): every box "
-                         "is read x1 and y1 pixels too wide and tall, so objects far from the top-left corner "
-                         "miss.", {"bbox_AP": stats["AP"], "bbox_AP50": stats["AP50"]})
+                         "is read x1 and y1 pixels too wide and tall, so it misses its object unless the object "
+                         f"sits near the top-left corner ({kept} of {len(results)} boxes still overlap theirs by "
+                         "IoU >= 0.5).", {"bbox_AP": stats["AP"], "bbox_AP50": stats["AP50"]})
 
 
 def _bucket_counts(anns: list[dict]) -> dict[str, int]:
