@@ -47,7 +47,7 @@ def show_panoptic_predictions(scenes: Sequence[dict], raws: Sequence[dict], cfg:
         n_things = sum(s["isthing"] for s in segs)
         panels = [hwc(scene["image"]), colour_semantic(raw["semantic"]),
                   hwc(draw_instances(scene["image"], det["masks"][:, 0].float(), det["boxes"], det["labels"],
-                                     det["scores"], scale=3, width=2,
+                                     det["scores"], scale=3, width=2, font_size=20,
                                      colour_ids=matched_numbers(det["masks"][:, 0] > 0.5, scene["masks"].bool()))),
                   colour_panoptic(pan, matched_segment_ids(pan, scene["masks"])),
                   colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]

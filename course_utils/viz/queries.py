@@ -124,7 +124,7 @@ def show_three_outputs(scenes: Sequence[dict], outputs: Sequence[dict], score_th
         keep = out["scores"] >= score_threshold
         panels = [hwc(scene["image"]), colour_semantic(out["semantic"]),
                   hwc(draw_instances(scene["image"], out["masks"][keep, 0].float(), out["boxes"][keep],
-                                     out["labels"][keep], out["scores"][keep], scale=3, width=2,
+                                     out["labels"][keep], out["scores"][keep], scale=3, width=2, font_size=20,
                                      colour_ids=matched_numbers(out["masks"][keep, 0] > 0.5, scene["masks"].bool()))),
                   colour_panoptic(out["panoptic"], matched_segment_ids(out["panoptic"], scene["masks"])),
                   colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]
