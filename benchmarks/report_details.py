@@ -55,14 +55,15 @@ def _lessons(lessons: dict | None) -> list[str]:
 def _lessons_alone(alone: dict) -> list[str]:
     """Wall times of the lessons that load earlier checkpoints, each run alone with none (their stand-ins)."""
     out = ["### Lessons alone, without earlier lessons' checkpoints", "",
-           f"Measured {alone.get('date', '')}: each lesson by itself with an empty checkpoint folder, so it trains "
-           "the stand-ins it needs (a learner who starts there).", ""]
+           "Each lesson by itself with an empty checkpoint folder, so it trains the stand-ins it needs (a learner "
+           "who starts there).", ""]
     if alone.get("error"):
         out += [f"The course runner reported: {alone['error']}", ""]
-    out += ["| lesson | wall time | status | headline metric / error |", "|---|---:|---|---|"]
+    out += ["| lesson | wall time | status | headline metric / error | measured |", "|---|---:|---|---|---|"]
     for r in alone.get("lessons", []):
         text = r.get("error") or (_get(r, "headline", "text") or "-").removeprefix("Headline: ")
-        out.append(f"| {r['stem']} | {_secs(r['seconds'])} | {r['status']} | {text.replace('|', '/')} |")
+        out.append(f"| {r['stem']} | {_secs(r['seconds'])} | {r['status']} | {text.replace('|', '/')} | "
+                   f"{r.get('date', alone.get('date', ''))} |")
     omp = alone.get("omp_num_threads") or "unset (torch's default thread count)"
     return out + ["", f"Command: `{alone.get('command', '')}`; OMP_NUM_THREADS={omp}.", ""]
 

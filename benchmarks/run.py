@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--one-core", action="store_true",
                    help="pin everything to one core, one thread (the 'one core' column; CPU only)")
     p.add_argument("--skip-lessons", action="store_true", help="do not run the lessons")
-    p.add_argument("--lessons", help="only these lessons, e.g. 01,03 (default: all)")
+    p.add_argument("--lessons", help="only these lessons, e.g. 01,03 (default: all; for 'alone': 04,05,07-11)")
     p.add_argument("--only", help=f"only these sections, comma-separated, of {','.join(SECTIONS + OPT_IN)} "
                                   "(a run of only 'alone' is added to the last run of its kind)")
     p.add_argument("--maskrcnn-budget", type=float, help="training seconds per Mask R-CNN model (default 180)")
@@ -157,7 +157,7 @@ def run_lessons_alone(lessons: tuple[str, ...], out_dir: Path) -> dict:
     for n in lessons:
         with tempfile.TemporaryDirectory(prefix=f"no-checkpoints-{n}-") as folder:
             res = run_lessons(n, out_dir / n, env={"COURSE_CHECKPOINTS": folder})
-        rows += res["lessons"]
+        rows += [{**r, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} for r in res["lessons"]]
         if res["error"]:
             errors.append(f"{n}: {res['error']}")
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -169,14 +169,24 @@ def run_lessons_alone(lessons: tuple[str, ...], out_dir: Path) -> dict:
 def add_to_last_run(path: Path, run: dict, key: str) -> dict:
     """Put ``run[key]`` into the last run of the same device kind in ``path`` (a section measured on its own).
 
-    Without such a run, ``run`` becomes that kind's run. Returns the merged document (also written).
+    For ``lessons_alone``, lessons measured again replace their rows and the others are kept (each row
+    carries the date it was measured). Without such a run, ``run`` becomes that kind's run. Returns the
+    merged document (also written).
     """
     kind = run["machine"]["device_kind"]
     old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     last = old.get("runs", {}).get(kind)
     if last is None:
         return merge_results(path, run)
-    return merge_results(path, {**last, key: run[key]})
+    section = run[key]
+    if key == "lessons_alone" and last.get(key):
+        new = {r["lesson"]: r for r in section.get("lessons", [])}
+        kept = [r for r in last[key].get("lessons", []) if r["lesson"] not in new]
+        rows = sorted([*kept, *new.values()], key=lambda r: r["lesson"])
+        section = {**section, "lessons": rows,
+                   "command": section["command"].split(", for NN in ")[0] + ", for NN in "
+                   + ", ".join(r["lesson"] for r in rows)}
+    return merge_results(path, {**last, key: section})
 
 
 def plain(obj):
@@ -211,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     if "lessons" in args.sections:
         run["lessons"] = run_lessons(args.lessons, REPO_ROOT / "build" / "bench-lessons")
     if "alone" in args.sections:
-        run["lessons_alone"] = run_lessons_alone(ALONE_LESSONS, REPO_ROOT / "build" / "bench-alone")
+        chosen = tuple(n.strip() for n in args.lessons.split(",")) if args.lessons else ALONE_LESSONS
+        run["lessons_alone"] = run_lessons_alone(chosen, REPO_ROOT / "build" / "bench-alone")
     if "generator" in args.sections:
         gen_kw = dict(num_scenes=100, repeats=3, warmup=20) if args.quick else dict(num_scenes=1000, repeats=5,
                                                                                       warmup=200)

@@ -177,17 +177,20 @@ def test_lessons_alone_are_an_opt_in_section_added_to_the_last_run(tmp_path: Pat
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"schema": 1, "runs": {"cpu": _committed_cpu_run("cpu", 50.0, 0.91)}}))
 
-    def alone(seconds: float) -> dict:
-        rows = [{"lesson": "10", "stem": "10_masks", "seconds": seconds, "status": "ok", "headline": None,
-                 "error": None}]
-        return {"machine": {"device_kind": "cpu"}, "lessons_alone": {"date": "today", "lessons": rows}}
+    def alone(seconds: float, lessons: tuple[str, ...] = ("10",)) -> dict:
+        rows = [{"lesson": n, "stem": f"{n}_lesson", "seconds": seconds if n == "10" else 100.0, "status": "ok",
+                 "headline": None, "error": None, "date": "today"} for n in lessons]
+        return {"machine": {"device_kind": "cpu"},
+                "lessons_alone": {"date": "today", "lessons": rows, "command": "x, for NN in " + ", ".join(lessons)}}
 
-    doc = add_to_last_run(path, alone(250.0), "lessons_alone")
+    doc = add_to_last_run(path, alone(250.0, ("08", "10")), "lessons_alone")
     assert doc["runs"]["cpu"]["fcn"]["course"]["run"]["final"]["miou"] == 0.91, "the other sections are kept"
     page = render_markdown(json.loads(path.read_text()))
     row = next(line for line in page.splitlines() if line.startswith("| any one lesson alone"))
-    assert "4:10 min (slowest: 10_masks)" in row and "CPU, all cores: FAIL" in row
+    assert "4:10 min (slowest: 10_lesson)" in row and "CPU, all cores: FAIL" in row
     assert "### Lessons alone, without earlier lessons' checkpoints" in page
-    doc = add_to_last_run(path, alone(200.0), "lessons_alone")
+    doc = add_to_last_run(path, alone(200.0), "lessons_alone")  # lesson 10 measured again, alone
     row = next(line for line in render_markdown(doc).splitlines() if line.startswith("| any one lesson alone"))
     assert "CPU, all cores: pass" in row
+    rows = doc["runs"]["cpu"]["lessons_alone"]["lessons"]
+    assert [(r["lesson"], r["seconds"]) for r in rows] == [("08", 100.0), ("10", 200.0)], "08 kept, 10 replaced"
