@@ -11,8 +11,8 @@ from course_utils import exercises, progress, quiz, solutions
 from course_utils.__main__ import main
 from course_utils.progress import classroom
 
-RIGHT_00 = {"00-image-shape": "a", "00-numbers-in-image": 49152, "00-sky-class-name": "Sky", "00-sky-percent": "37.5",
-            "00-mini-assignments": ["a", "b", "c"], "00-where-progress": 0,
+RIGHT_00 = {"00-image-shape": "b", "00-numbers-in-image": 49152, "00-sky-class-name": "Sky", "00-sky-percent": "37.5",
+            "00-mini-assignments": ["b", "c", "e"], "00-where-progress": 0,
             "00-colour-not-class": "One pixel only has its colour; shape needs neighbours."}
 
 
@@ -36,10 +36,10 @@ def _learner(file: Path, answers: list[tuple[str, object]], checks: list) -> Non
 @pytest.fixture
 def class_dir(tmp_path: Path, capsys) -> Path:
     folder = tmp_path / "class"
-    _learner(folder / "alice" / "progress.json", [("00-image-shape", "b"), *RIGHT_00.items()],
+    _learner(folder / "alice" / "progress.json", [("00-image-shape", "a"), *RIGHT_00.items()],
              [wrong_count, solutions.count_pixels_of_class])  # finishes lesson 00, wrong first
-    _learner(folder / "bob" / "progress.json", [("00-image-shape", "a")], [wrong_count])
-    _learner(folder / "eve.json", [("00-image-shape", "b"), ("00-image-shape", "c")], [])
+    _learner(folder / "bob" / "progress.json", [("00-image-shape", "b")], [wrong_count])
+    _learner(folder / "eve.json", [("00-image-shape", "a"), ("00-image-shape", "c")], [])
     (folder / "old").mkdir()
     (folder / "old" / "progress.json").write_text(json.dumps({  # a file from before first tries were kept
         "version": 1, "questions": {"00-image-shape": {"attempts": 1, "correct": True},
@@ -68,9 +68,9 @@ def test_lessons_questions_and_exercises(class_dir: Path) -> None:
     lesson00 = next(r for r in classroom.lesson_rows(records) if r[0] == "00")
     assert lesson00[2:] == (4, 1, 5)  # started (alice, bob, eve, old), finished (alice), learners
     shape = next(r for r in classroom.question_rows(records) if r[0] == "00-image-shape")
-    # first try right: bob and old (one attempt, right); alice and eve wrong first. 'b' was chosen by two learners.
+    # first try right: bob and old (one attempt, right); alice and eve wrong first. 'a' was chosen by two learners.
     assert shape[1] == 4 and shape[2] == "50% (2/4)"
-    assert shape[3].startswith("b: ") and shape[3].endswith("(2)")
+    assert shape[3].startswith("a: ") and shape[3].endswith("(2)")
     percent = next(r for r in classroom.question_rows(records) if r[0] == "00-sky-percent")
     assert percent[2] == "100% (1/1)"  # old's three attempts say nothing certain about the first one
     count = next(r for r in classroom.exercise_rows(records) if r[0] == "count_pixels_of_class")
