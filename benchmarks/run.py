@@ -181,7 +181,7 @@ def add_to_last_run(path: Path, run: dict, key: str) -> dict:
     section = run[key]
     if key == "lessons_alone" and last.get(key):
         new = {r["lesson"]: r for r in section.get("lessons", [])}
-        kept = [r for r in last[key].get("lessons", []) if r["lesson"] not in new]
+        kept = [{"date": last[key].get("date"), **r} for r in last[key].get("lessons", []) if r["lesson"] not in new]
         rows = sorted([*kept, *new.values()], key=lambda r: r["lesson"])
         section = {**section, "lessons": rows,
                    "command": section["command"].split(", for NN in ")[0] + ", for NN in "
