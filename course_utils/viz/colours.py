@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 __all__ = ["INSTANCE_PALETTE", "UNMATCHED_COLOUR", "ERROR_COLOUR", "BOUNDARY_COLOUR", "INTERIOR_COLOUR",
-           "PROMPT_COLOUR", "instance_colours", "text_colour", "colour_distance"]
+           "PROMPT_COLOUR", "instance_colour", "instance_colours", "text_colour", "colour_distance"]
 
 INSTANCE_PALETTE: tuple[tuple[int, int, int], ...] = (
     (0, 150, 150),  # teal
@@ -49,6 +49,12 @@ INTERIOR_COLOUR: tuple[int, int, int] = (255, 255, 255)
 
 PROMPT_COLOUR: tuple[int, int, int] = (0, 255, 120)
 """Spring green: the mask a prompt (a click) returns, in the promptable segmenter's viewer and figures."""
+
+
+def instance_colour(k: int) -> tuple[int, int, int]:
+    """Colour number ``k`` of an object: instance colour k (the palette repeats), or for -1 (a prediction that
+    matches no true object) :data:`UNMATCHED_COLOUR`."""
+    return INSTANCE_PALETTE[k % len(INSTANCE_PALETTE)] if k >= 0 else UNMATCHED_COLOUR
 
 
 def instance_colours(n: int) -> list[tuple[int, int, int]]:

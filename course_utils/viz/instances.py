@@ -13,7 +13,7 @@ from matplotlib.patches import Patch, Polygon, Rectangle
 from ..data.annotations import mask_to_polygons, rle_runs
 from ..data.classes import CLASS_COLOURS, CLASSES, LABEL_DIVISOR, STUFF, THINGS
 from ..metrics.instances import mask_iou_matrix
-from .colours import BOUNDARY_COLOUR, INSTANCE_PALETTE, UNMATCHED_COLOUR
+from .colours import BOUNDARY_COLOUR, instance_colour
 from .scenes import colour_semantic, draw_instances, hwc, instance_colours
 
 _OUTLINE = tuple(v / 255 for v in BOUNDARY_COLOUR)  # annotation outlines: the boundary colour
@@ -35,10 +35,8 @@ def colour_ids(ids: torch.Tensor | np.ndarray) -> np.ndarray:
     ids = ids.cpu().numpy() if isinstance(ids, torch.Tensor) else np.asarray(ids)
     out = np.zeros((*ids.shape, 3), np.uint8)
     for i in np.unique(ids):
-        if i > 0:
-            out[ids == i] = INSTANCE_PALETTE[(int(i) - 1) % len(INSTANCE_PALETTE)]
-        elif i < 0:  # matches no true object (matched_ids)
-            out[ids == i] = UNMATCHED_COLOUR
+        if i != 0:  # id k + 1 is object k; -1 matches no true object (matched_ids)
+            out[ids == i] = instance_colour(int(i) - 1 if i > 0 else -1)
     return out
 
 

@@ -14,7 +14,7 @@ import torch
 from matplotlib.patches import Rectangle
 
 from ..data.classes import CLASSES
-from .colours import INSTANCE_PALETTE, UNMATCHED_COLOUR
+from .colours import instance_colour
 from .instances import matched_numbers
 
 __all__ = ["LOSS_NAMES", "show_prototypes", "show_assembly", "show_two_families"]
@@ -31,7 +31,7 @@ LOSS_NAMES: dict[str, str] = {
 
 def _rgb(i: int) -> tuple[float, float, float]:
     """Instance colour ``i`` (0-1 floats); -1 is the colour of a detection matching no true object."""
-    return tuple(c / 255 for c in (INSTANCE_PALETTE[i % len(INSTANCE_PALETTE)] if i >= 0 else UNMATCHED_COLOUR))
+    return tuple(c / 255 for c in instance_colour(i))
 
 
 def _numbers(det: dict, true_masks: torch.Tensor | None) -> list[int]:

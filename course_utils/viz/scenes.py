@@ -14,7 +14,7 @@ from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from ..data.classes import CLASS_COLOURS, CLASSES, LABEL_DIVISOR, STUFF, THINGS
 from .axes import axes_or_figure
-from .colours import UNMATCHED_COLOUR, instance_colours
+from .colours import UNMATCHED_COLOUR, instance_colour, instance_colours
 from .labels import draw_labels
 
 
@@ -87,9 +87,7 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
     n = len(m)
     if n == 0:
         return out
-    palette = instance_colours(max(colour_ids, default=-1) + 1 if colour_ids is not None else n)
-    colours = ([palette[int(k)] if int(k) >= 0 else UNMATCHED_COLOUR for k in colour_ids] if colour_ids is not None
-               else palette)
+    colours = [instance_colour(int(k)) for k in (colour_ids if colour_ids is not None else range(n))]
     # One mask at a time (torchvision blackens pixels that several masks of one call share), the surest last so
     # it is drawn on top where predictions overlap.
     order = range(n) if scores is None else torch.argsort(scores.detach().cpu().float(), stable=True).tolist()
