@@ -11,7 +11,7 @@ LAB_BROWSER ?= true
 PYTEST_ARGS ?=
 ASSIGNMENTS ?= build/nbgrader
 
-.PHONY: lab serve-lab test course bench bench-one-core bench-alone check lint data assignments clean
+.PHONY: lab serve-lab test course bench bench-one-core bench-alone checkpoints check lint data assignments clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ bench-one-core: $(STAMP)
 # The lessons that load earlier lessons' checkpoints, each alone with none (added to the last two-core run).
 bench-alone: $(STAMP)
 	$(PY) benchmarks/run.py --only alone
+
+# The reference checkpoints in reference/ (lesson 03's FCN-8s and lesson 07's Mask R-CNN, trained with the
+# lessons' recipes), which a lesson uses when the learner has not run the lesson that trains the model.
+checkpoints: $(STAMP)
+	$(PY) -m course_utils.tools.reference
 
 check: $(STAMP)
 	$(PY) -m course_utils check

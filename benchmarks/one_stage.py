@@ -3,7 +3,8 @@
 The model trains with ``YolactTrainConfig`` defaults (lesson 07's scenes, the §7 budget of 3 minutes),
 then is scored with pycocotools on the 200 validation scenes the lesson uses. Its batch-1 latency is
 compared with lesson 07's Mask R-CNN from that lesson's checkpoint (``make bench`` runs the lessons
-first, which saves it); without that checkpoint the comparison is reported as not measured.
+first, which saves it), else from the course's reference checkpoint of it (``reference/maskrcnn.pt``);
+with neither, the comparison is reported as not measured.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def run_one_stage(bench: OneStageBench, device: torch.device) -> dict:
 
     Returns:
         ``{"params", "recipe", "train_s", "wall_s", "steps", "whole_schedule", "final" (mask/box AP...),
-        "latency", "maskrcnn_latency" (None without lesson 07's checkpoint)}``.
+        "latency", "maskrcnn_latency" (None without lesson 07's or the reference checkpoint)}``.
     """
     engine.seed_everything(bench.recipe.seed)
     t0 = time.perf_counter()

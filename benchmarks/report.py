@@ -9,6 +9,7 @@ from typing import Any
 
 from course_utils.paths import COURSE_BUDGET_S as COURSE_BAR_S  # §7: the whole course <= 20 min
 from course_utils.paths import LESSON_BUDGET_S as LESSON_BAR_S  # §7: any one lesson <= 4 min
+from course_utils.paths import REFERENCE_DIR
 
 NOT_MEASURED = "not yet measured"
 FCN_BAR = 0.90  # §7: FCN-8s validation mIoU
@@ -197,7 +198,7 @@ def _one_stage_row(res: dict | None, time_factor: float) -> Row:
     ap, ap50 = _get(res, "final", "mask_AP"), _get(res, "final", "mask_AP50")
     ours, theirs = _get(res, "latency", "median_s"), _get(res, "maskrcnn_latency", "median_s")
     speed = (f"batch-1 {ours * 1000:.1f} ms vs Mask R-CNN {theirs * 1000:.1f} ms" if ours and theirs
-             else "batch-1 vs Mask R-CNN not measured (no lesson 07 checkpoint)")
+             else "batch-1 vs Mask R-CNN not measured (no lesson 07 or reference checkpoint)")
     text = f"AP {_num(ap)}, AP50 {_num(ap50)} after {_secs(res['train_s'])}; {speed}"
     ok = ap is not None and ap50 is not None and ap >= ONE_STAGE_AP_BAR and ap50 >= ONE_STAGE_AP50_BAR
     ok = ok and res["train_s"] <= ONE_STAGE_TRAIN_BAR_S * 1.02 * time_factor and bool(ours and theirs and ours < theirs)
@@ -274,6 +275,9 @@ def render_markdown(doc: dict) -> str:
             from .report_details import details
 
             out += details(name, runs[key])
+    from .report_details import references
+
+    out += references(REFERENCE_DIR)
     out += GPU_NOTES
     return "\n".join(out).rstrip() + "\n"
 

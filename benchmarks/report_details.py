@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .report import _get, _num, _secs
@@ -53,10 +54,11 @@ def _lessons(lessons: dict | None) -> list[str]:
 
 
 def _lessons_alone(alone: dict) -> list[str]:
-    """Wall times of the lessons that load earlier checkpoints, each run alone with none (their stand-ins)."""
+    """Wall times of the lessons that load earlier checkpoints, each run alone with none of the learner's."""
     out = ["### Lessons alone, without earlier lessons' checkpoints", "",
-           "Each lesson by itself with an empty checkpoint folder, so it trains the stand-ins it needs (a learner "
-           "who starts there).", ""]
+           "Each lesson by itself with an empty checkpoint folder (a learner who starts there): it uses the "
+           "reference checkpoints in `reference/` for lessons 03 and 07's models and trains any other model it "
+           "needs.", ""]
     if alone.get("error"):
         out += [f"The course runner reported: {alone['error']}", ""]
     out += ["| lesson | wall time | status | headline metric / error | measured |", "|---|---:|---|---|---|"]
@@ -146,3 +148,32 @@ def _latency(run: dict) -> list[str]:
                 out.append(f"| {m['name']} | {_secs(lat['median_s'])} | {_secs(lat['min_s'])} | "
                            f"{_secs(lat['max_s'])} | {lat['repeats']} |")
     return out + [""] if found else []
+
+
+def references(folder: Path) -> list[str]:
+    """The reference checkpoints in ``folder`` (``make checkpoints``): what each reached, and how it was made."""
+    import torch
+
+    out = ["## Reference checkpoints", "",
+           "Used by a lesson when the learner has not run the lesson that trains the model (`reference/`, made by "
+           "`make checkpoints` with that lesson's recipe; weights stored in half precision and scored after that "
+           "rounding).", ""]
+    files = sorted(folder.glob("*.pt"))
+    if not files:
+        return out + ["None in `reference/`: run `make checkpoints`.", ""]
+    out += ["| file | size | metrics | training | made |", "|---|---:|---|---:|---|"]
+    for path in files:
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a broken file is reported in the table, not fatal
+            out.append(f"| {path.name} | | unreadable: {type(err).__name__} | | |")
+            continue
+        metrics = payload.get("metrics") or {}
+        made = payload.get("made_by") or {}
+        scores = ", ".join(f"{k} {_num(v)}" for k, v in metrics.items() if k != "val_scenes")
+        if metrics.get("val_scenes"):
+            scores += f" on {metrics['val_scenes']} validation scenes"
+        out.append(f"| reference/{path.name} | {path.stat().st_size / 2**20:.1f} MiB | {scores or '-'} | "
+                   f"{_secs(made.get('train_s'))} | `{made.get('command', '?')}`, {made.get('date', '?')}, "
+                   f"{made.get('cpu', '?')}, {made.get('threads', '?')} threads, torch {made.get('torch', '?')} |")
+    return out + [""]

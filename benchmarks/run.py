@@ -147,8 +147,9 @@ def run_lessons(only: str | None, out_dir: Path, env: dict[str, str] | None = No
 def run_lessons_alone(lessons: tuple[str, ...], out_dir: Path) -> dict:
     """Each of ``lessons`` by itself, from a fresh kernel, with an empty checkpoint folder of its own.
 
-    A learner who opens lesson 10 first has no checkpoint of lessons 03 or 07: the lesson then trains its
-    stand-ins, and this measures how long that takes (spec §7: still <= 4 min).
+    A learner who opens lesson 10 first has no checkpoint of lessons 03 or 07: the lesson then uses the
+    course's reference checkpoints (``reference/``) and trains any other model it needs, and this measures
+    how long that takes (spec §7: still <= 4 min).
 
     Returns:
         ``{"command", "date", "omp_num_threads", "lessons": [run_lessons' rows], "error"}``.

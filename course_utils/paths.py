@@ -1,4 +1,4 @@
-"""Where things live: the course root, the checkpoint folder, the progress file, the time bars.
+"""Where things live: the course root, the checkpoint folders, the progress file, the time bars.
 
 A leaf: it imports nothing of the course (and not torch), so every module may import it.
 """
@@ -39,6 +39,19 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     if p.suffix or len(p.parts) > 1:
         return p
     return checkpoint_path(str(name_or_path))
+
+
+REFERENCE_DIR = REPO_ROOT / "reference"
+"""The course's reference checkpoints (``make checkpoints``), committed with the course."""
+
+
+def reference_path(name: str) -> Path | None:
+    """The shipped reference checkpoint for ``name`` (it may not exist); None when references are off.
+
+    ``$COURSE_REFERENCE`` names another folder, or switches references off when set to an empty string.
+    """
+    folder = os.environ.get("COURSE_REFERENCE", str(REFERENCE_DIR))
+    return Path(folder) / f"{name}.pt" if folder else None
 
 
 def default_progress_file() -> Path:

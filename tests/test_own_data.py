@@ -185,6 +185,7 @@ def test_starting_model_without_checkpoint_is_fresh(monkeypatch: pytest.MonkeyPa
     from course_utils.train.reuse import starting_model
 
     monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setenv("COURSE_REFERENCE", "")  # nor the course's reference one
     model, fine_tuning = starting_model(num_classes=7, device="cpu")
     assert not fine_tuning and "from scratch" in capsys.readouterr().out
     assert model.roi_heads.box_predictor.cls_score.out_features == 7

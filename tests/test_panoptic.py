@@ -173,6 +173,7 @@ def test_load_or_train_models_trains_only_what_is_missing(monkeypatch: pytest.Mo
     from course_utils.train.reuse import load_or_train_models
 
     monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setenv("COURSE_REFERENCE", "")  # no reference checkpoints either: the stand-ins are trained
     calls = []
 
     def fake_train_fcn(cfg, device=None, checkpoint=None, live_plot=True):

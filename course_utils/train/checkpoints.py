@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from ..paths import checkpoint_path, resolve_checkpoint
+from ..paths import checkpoint_path, reference_path, resolve_checkpoint
 
 T = TypeVar("T")
 
@@ -77,11 +77,31 @@ def load_checkpoint(name_or_path: str | Path, model: nn.Module | None = None,
 
 
 def find_checkpoint(names: str | Sequence[str]) -> str | None:
-    """The first of ``names`` whose checkpoint file exists (``paths.checkpoint_path``), else None."""
+    """The first of ``names`` whose checkpoint exists, each name tried in the learner's folder, then as reference.
+
+    For each name in order: the learner's own file (``paths.checkpoint_path``), then the course's
+    reference checkpoint of that name (``paths.reference_path``, made by ``make checkpoints``), so
+    ``("maskrcnn", "maskrcnn_fast")`` tries the learner's lesson-07 model, the reference one, then a
+    stand-in trained by an earlier lesson. A name that is a path is only tried as that path.
+
+    Returns:
+        the name found, the reference file's path (a string) when that is what exists, or None.
+    """
     for name in [names] if isinstance(names, str) else names:
-        if checkpoint_path(name).exists():
-            return name
+        if resolve_checkpoint(name).exists():
+            return str(name)
+        reference = reference_path(str(name)) if resolve_checkpoint(name) == checkpoint_path(str(name)) else None
+        if reference is not None and reference.exists():
+            return str(reference)
     return None
+
+
+def is_reference(found: str | Path | None) -> bool:
+    """Whether a checkpoint ``find_checkpoint`` returned is one of the course's reference checkpoints."""
+    if found is None or not (Path(found).suffix or len(Path(found).parts) > 1):
+        return False
+    reference = reference_path(Path(found).stem)
+    return reference is not None and Path(found) == reference
 
 
 def load_or_train(names: str | Sequence[str], load: Callable[[str], T],

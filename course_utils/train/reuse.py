@@ -1,15 +1,16 @@
-"""Earlier lessons' models for later lessons: load the learner's checkpoint, else train (or build) one.
+"""Earlier lessons' models for later lessons: the learner's checkpoint, else the reference one, else train one.
 
 Every function here goes through ``checkpoints.load_or_train``, so the learner's own checkpoint
-(under the lesson's name) always takes precedence, and a stand-in trained here is saved under its
-own name for next time (never over the lesson's). Each says which checkpoint it uses and what that
-checkpoint reached when it was saved (``checkpoints.describe_checkpoint``).
+(under the lesson's name) always takes precedence; without it the course's reference checkpoint
+(``reference/``, made by ``make checkpoints``) is used, and only when that is missing too is a
+stand-in trained here, saved under its own name for next time (never over the lesson's). Each says
+which checkpoint it uses and what that checkpoint reached when it was saved (``describe_checkpoint``).
 
-* ``semantic_fcn``: lesson 03's FCN-8s, or a quicker stand-in (lessons 05, 09); ``semantic_fcn_for_comparison``:
+* ``semantic_fcn``: lesson 03's FCN-8s (lessons 05, 09); ``semantic_fcn_for_comparison``:
   the same with its training history (lesson 04);
-* ``maskrcnn_model``: lesson 07's Mask R-CNN, or a stand-in with a shorter schedule (lessons 08, 09);
+* ``maskrcnn_model``: lesson 07's Mask R-CNN (lessons 08-11);
 * ``load_or_train_models``: both of them (lesson 09);
-* ``starting_model``: lesson 07's Mask R-CNN to fine-tune, else a fresh one (lesson 11);
+* ``starting_model``: lesson 07's (or the reference) Mask R-CNN to fine-tune, else a fresh one;
 * ``bottom_up_predictions``: lesson 05's bottom-up instances, when its checkpoints exist (lesson 07).
 """
 
@@ -29,14 +30,21 @@ from ..models.fcn import FCN
 from ..models.maskrcnn import MaskRCNNConfig, build_maskrcnn, set_num_classes
 from ..paths import checkpoint_path
 from .bottom_up import load_bottom_up
-from .checkpoints import describe_checkpoint, find_checkpoint, load_checkpoint, load_or_train, record_metrics
+from .checkpoints import (
+    describe_checkpoint,
+    find_checkpoint,
+    is_reference,
+    load_checkpoint,
+    load_or_train,
+    record_metrics,
+)
 from .fcn import FCNTrainConfig, load_fcn, train_fcn
 from .maskrcnn import MaskRCNNTrainConfig, load_maskrcnn, train_maskrcnn
 
 
 @dataclass(frozen=True)
 class FastSemanticConfig:
-    """A quicker lesson-03 FCN-8s run, for when lesson 03's checkpoint is missing."""
+    """A quicker lesson-03 FCN-8s run, for when lesson 03's checkpoint and the reference one are both missing."""
 
     num_train: int = 1000  # training scenes (lesson 03: 2000)
     num_epochs: int = 8  # passes over them (lesson 03: 12 of 2000 scenes)
@@ -46,13 +54,31 @@ class FastSemanticConfig:
 
 @dataclass(frozen=True)
 class FastMaskRCNNConfig:
-    """A quicker lesson-07 Mask R-CNN run, for when lesson 07's checkpoint is missing."""
+    """A quicker lesson-07 Mask R-CNN run, for when lesson 07's checkpoint and the reference one are both missing."""
 
     num_epochs: int = 2  # passes over lesson 07's training scenes (lesson 07: 3)
     max_minutes: float = 0.6  # training budget: the schedule is squeezed into it where two epochs take longer
     # (about 50 s on two cores), so a lesson that must also train this stand-in stays within its 4 minutes
     num_val: int = 50  # validation scenes scored after training, to say what the stand-in reached
     checkpoint: str = "maskrcnn_fast"  # saved here (not over lesson 07's "maskrcnn"), so a re-run loads it
+
+
+def origin_message(lesson: str, what: str, name: str, loaded: str | None, stand_in: str, trained: str) -> str:
+    """One sentence saying which checkpoint stands for lesson ``lesson``'s model and what it reached.
+
+    Args:
+        lesson: the lesson that trains the model ("07"); what: its name ("Mask R-CNN").
+        name: that lesson's checkpoint name; loaded: what ``load_or_train`` loaded (None: trained here).
+        stand_in: the stand-in's checkpoint name; trained: the stand-in in words, for "... was trained here".
+    """
+    if loaded == name:
+        return f"Loaded lesson {lesson}'s {what} from {describe_checkpoint(name)}."
+    missing = f"Lesson {lesson}'s checkpoint {checkpoint_path(name)} is missing, so"
+    if is_reference(loaded):
+        return (f"{missing} the course's reference {what} is used (made by `make checkpoints` with lesson {lesson}'s "
+                f"recipe): {describe_checkpoint(loaded)}; run lesson {lesson} to use your own.")
+    done = "trained earlier is used" if loaded is not None else "was trained here"
+    return (f"{missing} {trained} {done}: {describe_checkpoint(stand_in)}; run lesson {lesson} for the real one.")
 
 
 def semantic_fcn(device: torch.device | str | None = None, name: str = "fcn8s",
@@ -78,14 +104,7 @@ def semantic_fcn(device: torch.device | str | None = None, name: str = "fcn8s",
         return train_fcn(cfg, device=device, live_plot=live_plot, checkpoint=fast.checkpoint)[0]
 
     model, loaded = load_or_train((name, fast.checkpoint), load_fcn, train)
-    if loaded == name:
-        message = f"Loaded lesson 03's FCN-8s from {describe_checkpoint(name)}."
-    elif loaded is not None:
-        message = (f"Lesson 03's checkpoint {checkpoint_path(name)} is missing, so the quicker FCN-8s trained "
-                   f"earlier is used: {describe_checkpoint(loaded)}; run lesson 03 for the real one.")
-    else:
-        message = (f"Lesson 03's checkpoint {checkpoint_path(name)} is missing, so a quicker FCN-8s was trained "
-                   f"here: {describe_checkpoint(fast.checkpoint)}; run lesson 03 for the real one.")
+    message = origin_message("03", "FCN-8s", name, loaded, fast.checkpoint, "a quicker FCN-8s")
     return model.to(device).eval(), message
 
 
@@ -113,13 +132,9 @@ def maskrcnn_model(device: torch.device | str | None = None, name: str = "maskrc
         return model
 
     model, loaded = load_or_train((name, fast.checkpoint), lambda n: load_maskrcnn(n, device=device), train)
-    if loaded == name:
-        message = f"Loaded lesson 07's Mask R-CNN from {describe_checkpoint(name)}."
-    else:
-        done = ("trained earlier is used" if loaded is not None else
-                f"was trained here ({fast.num_epochs} epochs in at most {60 * fast.max_minutes:.0f} s of training)")
-        message = (f"Lesson 07's checkpoint {checkpoint_path(name)} is missing, so a Mask R-CNN with a shorter "
-                   f"training schedule {done}: {describe_checkpoint(fast.checkpoint)}; run lesson 07 for the real one.")
+    message = origin_message("07", "Mask R-CNN", name, loaded, fast.checkpoint,
+                             f"a Mask R-CNN with a shorter training schedule ({fast.num_epochs} epochs in at most "
+                             f"{60 * fast.max_minutes:.0f} s of training)")
     return model.to(device).eval(), message
 
 
@@ -156,7 +171,9 @@ def starting_model(num_classes: int = 7, device: torch.device | str | None = Non
     device = as_device(device)
     model, loaded = load_or_train("maskrcnn", lambda n: load_maskrcnn(n, device=device))
     if loaded is not None:
-        print(f"Starting from lesson 07's Mask R-CNN, {describe_checkpoint('maskrcnn')}: fine-tuning.")
+        whose = "the course's reference Mask R-CNN (lesson 07's recipe)" if is_reference(loaded) else \
+            "lesson 07's Mask R-CNN"
+        print(f"Starting from {whose}, {describe_checkpoint(loaded)}: fine-tuning.")
         return set_num_classes(model, num_classes).to(device), True
     print("Lesson 07's checkpoint is missing, so the model starts from random weights and is trained from scratch "
           "on this small dataset (expect a clearly lower AP than fine-tuning would give).")
