@@ -92,7 +92,7 @@ def _get(d: dict | None, *keys: str) -> Any:
 Row = tuple[str, str, str | None, str | None]  # (what, bar, measured text, verdict)
 LESSON_ROW = ("any one lesson, fresh kernel", "<= 4 min")
 COURSE_ROW = ("the whole course", "<= 20 min")
-ALONE_ROW = ("any one lesson alone, without earlier lessons' checkpoints", "<= 4 min")
+ALONE_ROW = ("any one lesson alone, with none of the learner's earlier checkpoints", "<= 4 min")
 FCN_ROW = ("FCN-8s (lesson 03) val mIoU", ">= 0.90, reached within 60 s of training")
 UNET_ROW = ("U-Net and DeepLab (lesson 04)", "U-Net >= 0.92 and DeepLab >= FCN-8s at the same time, both within 90 s")
 MASK_ROW = ("Mask R-CNN (lesson 07), <= 3 min training", "mask AP >= 0.75, AP50 >= 0.95, both within 90 s")

@@ -55,7 +55,7 @@ def _lessons(lessons: dict | None) -> list[str]:
 
 def _lessons_alone(alone: dict) -> list[str]:
     """Wall times of the lessons that load earlier checkpoints, each run alone with none of the learner's."""
-    out = ["### Lessons alone, without earlier lessons' checkpoints", "",
+    out = ["### Lessons alone, with none of the learner's earlier checkpoints", "",
            "Each lesson by itself with an empty checkpoint folder (a learner who starts there): it uses the "
            "reference checkpoints in `reference/` for lessons 03 and 07's models and trains any other model it "
            "needs.", ""]

@@ -193,7 +193,7 @@ def test_lessons_alone_are_an_opt_in_section_added_to_the_last_run(tmp_path: Pat
     page = render_markdown(json.loads(path.read_text()))
     row = next(line for line in page.splitlines() if line.startswith("| any one lesson alone"))
     assert "4:10 min (slowest: 10_lesson)" in row and "CPU, all cores: FAIL" in row
-    assert "### Lessons alone, without earlier lessons' checkpoints" in page
+    assert "### Lessons alone, with none of the learner's earlier checkpoints" in page
     doc = add_to_last_run(path, alone(200.0), "lessons_alone")  # lesson 10 measured again, alone
     row = next(line for line in render_markdown(doc).splitlines() if line.startswith("| any one lesson alone"))
     assert "CPU, all cores: pass" in row

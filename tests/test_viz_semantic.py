@@ -104,6 +104,9 @@ def test_colours_mean_one_thing() -> None:
     for i, colour in enumerate(INSTANCE_PALETTE):  # an overlay must stand out on the object it covers
         nearest = min(colour_distance(colour, c) for c in paint)
         assert nearest >= 30, f"instance {i} colour {colour} looks like an object's paint (delta E {nearest:.0f})"
+    from course_utils.data.own_world import MAX_OBJECTS
+
+    assert len(INSTANCE_PALETTE) >= MAX_OBJECTS, "two objects of one own-data scene would share a colour"
 
 
 def test_model_colours_are_no_class_colours() -> None:

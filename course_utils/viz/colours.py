@@ -30,9 +30,13 @@ INSTANCE_PALETTE: tuple[tuple[int, int, int], ...] = (
     (120, 120, 0),  # olive
     (110, 30, 80),  # plum
     (255, 205, 150),  # peach
+    (255, 0, 135),  # rose
+    (0, 105, 165),  # steel blue
 )
 """Instance colours (RGB 0-255), none of them close to a class colour or to the paint of an object (an orange
-overlay on an orange object would hide it); object k of a scene gets entry k."""
+overlay on an orange object would hide it); object k of a scene gets entry k. Ten, as many as the most
+objects a scene of either world holds (lesson 11's own-data world: up to 10), so no two objects of one
+scene share a colour."""
 
 UNMATCHED_COLOUR: tuple[int, int, int] = (90, 90, 90)
 """Dark grey: a predicted object that matches no true object (a duplicate or a false alarm), beside ground truth
