@@ -190,3 +190,20 @@ def test_ap_variant_harness_is_right(check_exercise):
                                    dict(recall_by_tp=True)])
 def test_ap_rejects(wrong, check_exercise):
     assert not check_exercise("average_precision", ap_variant(**wrong))
+
+
+# ---- the lesson's stubs -----------------------------------------------------------------------
+
+def test_lesson06_stubs_shadow_nothing_the_lesson_calls():
+    """The learner's stubs (box_iou, nms, ...) must not rebind a name the lesson's sections 1-8 call: after the stub
+    cell has run, rerunning an earlier section would call the learner's half-finished function instead."""
+    import ast
+
+    from notebook_tools import NOTEBOOK_DIR, code_cells, read
+
+    cells = code_cells(read(NOTEBOOK_DIR / "06_detection_building_blocks.ipynb"))
+    stubs = {n.name for c in cells if c.section == "Mini assignment" for n in c.tree.body
+             if isinstance(n, ast.FunctionDef)}
+    assert {"box_iou", "nms", "encode_boxes", "decode_boxes", "average_precision"} <= stubs
+    used = {n.id for c in cells if c.section != "Mini assignment" for n in ast.walk(c.tree) if isinstance(n, ast.Name)}
+    assert not stubs & used, f"lesson 06 calls {sorted(stubs & used)} by the name of a learner's stub"

@@ -157,6 +157,15 @@ def test_text_wrong(bank) -> None:
     assert fb.status == "wrong" and "grass" in fb.text()
 
 
+@pytest.mark.parametrize("response", ["Non-maximum suppression (NMS)", "NMS", "non-maximal suppression",
+                                      "Non-max-suppression", "non max suppression", "nms."])
+def test_lesson06_nms_name_takes_the_name_as_the_lesson_writes_it(response) -> None:
+    """The prompt asks for the name or its abbreviation: the two together, and the usual spellings, are right."""
+    question = quiz.find_question("06-nms-name")
+    assert grade(question, response).status == "correct", response
+    assert grade(question, "soft-NMS is not it").status == "wrong"
+
+
 def test_open_shows_model_answer_and_rubric(bank) -> None:
     fb = grade(q(bank, "99-open"), "Because pixels only have colour.")
     assert fb.status == "open" and fb.correct

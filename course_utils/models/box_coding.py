@@ -166,15 +166,18 @@ def match_anchors(anchors: torch.Tensor, gt_boxes: torch.Tensor, fg_iou: float =
 
     An anchor whose best IoU is >= ``fg_iou`` takes that box; below ``bg_iou`` it is
     ``BACKGROUND``; in between it is ``IGNORE`` (not used for training). With
-    ``allow_low_quality``, every box also claims the anchor(s) that overlap it most, even below
-    ``fg_iou``, so no object is left without an anchor.
+    ``allow_low_quality``, the anchor(s) that overlap each box most become foreground too, even
+    below ``fg_iou``, so no object is left without an anchor. Like torchvision's ``Matcher``, such
+    an anchor takes the box *it* overlaps most: usually the box it is best for, but another box may
+    overlap it even more.
 
     Args:
         anchors: (A, 4) xyxy anchors.
         gt_boxes: (G, 4) xyxy ground-truth boxes.
         fg_iou: IoU from which an anchor is foreground.
         bg_iou: IoU below which an anchor is background.
-        allow_low_quality: let each box keep its best anchors regardless of ``fg_iou``.
+        allow_low_quality: make each box's best anchors foreground regardless of ``fg_iou`` (each one
+            assigned to its own best box).
 
     Returns:
         (A,) int64: a box index in [0, G), ``BACKGROUND`` or ``IGNORE``.

@@ -1,7 +1,9 @@
 """Figures of lesson 06: box formats, IoU, anchors, box regression, NMS and precision-recall curves.
 
 Boxes are drawn with matplotlib patches over ``imshow(..., extent=(0, W, H, 0))``, so a box's
-pixel-edge coordinates (x2 = last column + 1) land exactly on the pixel borders.
+pixel-edge coordinates (x2 = last column + 1) land exactly on the pixel borders. Boxes that play a
+role rather than stand for an object (an anchor, a ground-truth box, a decoded prediction) are black
+and white with a halo, told apart by line style, so they never wear a class or an instance colour.
 """
 
 from __future__ import annotations
@@ -18,11 +20,25 @@ from torchvision.ops import batched_nms, box_convert, box_iou
 
 from ..data.classes import CLASSES
 from .axes import axes_or_figure
+from .colours import instance_colour
 from .scenes import hwc, instance_colours
 
 
 def _rgb(colour: tuple[int, int, int]) -> tuple[float, float, float]:
     return tuple(c / 255 for c in colour)
+
+
+def _halo_box(ax: plt.Axes, box: Sequence[float], style: str = "-", width: float = 1.5, ink: str = "white",
+              halo: str = "black") -> None:
+    """A box in ``ink`` (any line style) over a solid ``halo`` band, readable on any paint."""
+    draw_box(ax, box, halo, width=width + 1.2, alpha=0.8)
+    draw_box(ax, box, ink, style=style, width=width)
+
+
+def _halo_key(label: str, style: str = "-", width: float = 1.5, ink: str = "white", halo: str = "black") -> tuple:
+    """The legend entry of :func:`_halo_box` (a tuple of handles, which matplotlib draws one over the other)."""
+    return (Line2D([], [], color=halo, lw=width + 1.2, alpha=0.8, label=label),
+            Line2D([], [], color=ink, ls=style, lw=width, label=label))
 
 
 def _show_image(ax: plt.Axes, image: torch.Tensor, title: str = "") -> None:
@@ -76,9 +92,9 @@ def show_box_formats(image: torch.Tensor, box: torch.Tensor) -> plt.Figure:
     xywh, cxcywh = box_convert(b, "xyxy", "xywh")[0], box_convert(b, "xyxy", "cxcywh")[0]
     x1, y1, x2, y2 = b[0].tolist()
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
-    titles = [f"xyxy = ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f})",
-              "xywh = ({:.0f}, {:.0f}, {:.0f}, {:.0f})  (COCO)".format(*xywh.tolist()),
-              "cxcywh = ({:.1f}, {:.1f}, {:.0f}, {:.0f})".format(*cxcywh.tolist())]
+    titles = [f"xyxy = ({x1:g}, {y1:g}, {x2:g}, {y2:g})",  # :g: whole pixels without a decimal, halves as .5
+              "xywh = ({:g}, {:g}, {:g}, {:g})  (COCO)".format(*xywh.tolist()),
+              "cxcywh = ({:g}, {:g}, {:g}, {:g})".format(*cxcywh.tolist())]
     for ax, title in zip(axes, titles):
         _show_image(ax, image, title)
         draw_box(ax, b[0], "yellow", width=2)
@@ -130,20 +146,78 @@ def show_iou_examples(pairs: Sequence[tuple[Sequence[float], Sequence[float]]], 
     return fig
 
 
+def overlapping_pairs(scene: dict) -> list[tuple[int, int, float, bool]]:
+    """Every pair of objects of a scene whose boxes overlap, and whether the objects themselves touch.
+
+    Two objects touch when one's mask, grown by one pixel (its 8 neighbours), meets the other's: the
+    scenes' masks never overlap, so touching is the closest two objects can come.
+
+    Args:
+        scene: a dict from ``make_scene`` (``boxes`` (N, 4) xyxy, ``masks`` (N, H, W) bool).
+
+    Returns:
+        (a, b, box IoU, touch) for every pair a < b with a box IoU above 0, in index order.
+    """
+    iou = box_iou(scene["boxes"].float(), scene["boxes"].float())  # (N, N)
+    masks = scene["masks"].bool()  # (N, H, W)
+    grown = torch.nn.functional.max_pool2d(masks[:, None].float(), 3, 1, 1)[:, 0].bool()  # (N, H, W)
+    return [(a, b, float(iou[a, b]), bool((grown[a] & masks[b]).any()))
+            for a in range(len(iou)) for b in range(a + 1, len(iou)) if iou[a, b] > 0]
+
+
+def show_box_pair(scene: dict, a: int, b: int, margin: int = 4) -> plt.Figure:
+    """Two objects' boxes, zoomed in on them, with the boxes' intersection hatched: where boxes overlap, do the
+    objects?
+
+    Args:
+        scene: a dict from ``make_scene``.
+        a, b: the two objects (their boxes wear instance colours a and b, as in the scene's instance panel).
+        margin: pixels shown around the two boxes.
+
+    Returns:
+        the figure.
+    """
+    boxes = scene["boxes"].float()
+    h, w = scene["image"].shape[-2:]
+    x1, y1 = (torch.minimum(boxes[a, :2], boxes[b, :2]) - margin).clamp(min=0).tolist()
+    x2, y2 = (torch.maximum(boxes[a, 2:], boxes[b, 2:]) + margin).tolist()
+    x2, y2 = min(x2, w), min(y2, h)
+    fig, ax = plt.subplots(figsize=(4.2, 0.9 + 4.2 * (y2 - y1) / (x2 - x1)))  # the crop's own aspect ratio
+    iou = float(box_iou(boxes[a:a + 1], boxes[b:b + 1])[0, 0])
+    _show_image(ax, scene["image"], f"seed {scene.get('seed')}, index {scene.get('index')}: objects {a} and {b}, "
+                                    f"box IoU {iou:.2f}")
+    for k in (a, b):
+        draw_box(ax, boxes[k], _rgb(instance_colour(k)), width=2.5,
+                 text=f"{k} {CLASSES[int(scene['labels'][k])]}")
+    lt, rb = torch.maximum(boxes[a, :2], boxes[b, :2]), torch.minimum(boxes[a, 2:], boxes[b, 2:])
+    if (rb > lt).all():
+        ax.add_patch(Rectangle(tuple(lt.tolist()), *(rb - lt).tolist(), hatch="//", fill=False, edgecolor="black",
+                               lw=0))
+    ax.set_xlim(x1, x2)
+    ax.set_ylim(y2, y1)
+    ax.set_xlabel("hatched: where the two boxes overlap", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def show_anchors(image: torch.Tensor, anchors: torch.Tensor, feature_size: tuple[int, int], stride: int,
                  anchors_per_cell: int, cell: tuple[int, int], gt_boxes: torch.Tensor | None = None,
                  matches: torch.Tensor | None = None) -> plt.Figure:
     """Anchors over a feature map: the grid of cells, one cell's anchor shapes, and the matched anchors.
 
+    The anchors of ``cell`` are white with a black halo, one line style per size (sqrt of the area); the
+    legend gives each size's sides, w x h, from the corners rounded to whole pixels (as a print of
+    ``anchors.round()`` shows them).
+
     Args:
         image: (3, H, W) float image.
-        anchors: (H' * W' * A, 4) xyxy, from ``boxes.make_anchors``.
+        anchors: (H' * W' * A, 4) xyxy, from ``box_coding.make_anchors``.
         feature_size: (H', W') of the feature map.
         stride: pixels per feature cell.
         anchors_per_cell: A.
         cell: (row, col) whose anchors are drawn in the first panel.
         gt_boxes: optional (G, 4) objects; with ``matches`` a second panel shows the positive anchors.
-        matches: optional (H' * W' * A,) from ``boxes.match_anchors``.
+        matches: optional (H' * W' * A,) from ``box_coding.match_anchors``.
 
     Returns:
         the figure.
@@ -161,21 +235,24 @@ def show_anchors(image: torch.Tensor, anchors: torch.Tensor, feature_size: tuple
     centres = box_convert(anchors[::anchors_per_cell], "xyxy", "cxcywh")[:, :2]
     axes[0].plot(centres[:, 0], centres[:, 1], ".", color="white", ms=3)
     first = (cell[0] * fw + cell[1]) * anchors_per_cell
-    wh = (anchors[first:first + anchors_per_cell, 2:] - anchors[first:first + anchors_per_cell, :2]).tolist()
-    areas = sorted({round(w * h) for w, h in wh})  # one colour per anchor size, one line style per aspect ratio
-    aspects = sorted({round(w / h, 2) for w, h in wh})
-    size_colours = ("#ff2020", "#ff8c00", "#e6c200", "#ff60ff", "#a0a0a0")  # small to large
-    styles = ("-", "--", ":", "-.")
-    shapes = []
-    for a, (w, h) in enumerate(wh):
-        colour = size_colours[areas.index(round(w * h)) % len(size_colours)]
-        style = styles[aspects.index(round(w / h, 2)) % len(styles)]
-        draw_box(axes[0], anchors[first + a], colour, width=1.5, style=style)
-        shapes.append(Line2D([], [], color=colour, ls=style, lw=1.5, label=f"{w:.0f} x {h:.0f}"))
-    shapes.append(Line2D([], [], marker="o", ls="", ms=4, color="white", mec="black", label="cell centre"))
-    axes[0].legend(handles=shapes, title=f"anchors of cell {tuple(cell)} (w x h px)", loc="upper center",
-                   bbox_to_anchor=(0.5, -0.01), ncol=min(anchors_per_cell, 5), fontsize=7, title_fontsize=8,
-                   frameon=False)
+    own = anchors[first:first + anchors_per_cell]  # (A, 4)
+    sizes = ((own[:, 2:] - own[:, :2]).prod(1).sqrt()).round(decimals=2).tolist()  # sqrt(area) of each anchor
+    ordered = sorted(set(sizes))
+    rounded = own.round()  # the corners as the lesson prints them
+    sides = (rounded[:, 2:] - rounded[:, :2]).int().tolist()
+    styles = ("-", "--", ":", "-.")  # small to large
+    shapes, labels = [], []
+    for size in ordered:
+        style = styles[ordered.index(size) % len(styles)]
+        for box in own[torch.tensor(sizes) == size]:
+            _halo_box(axes[0], box, style=style, width=1.5)
+        shapes.append(_halo_key("", style=style))
+        labels.append(f"size {size:g}: " + ", ".join(f"{w} x {h}" for (w, h), s in zip(sides, sizes) if s == size))
+    shapes.append(Line2D([], [], marker="o", ls="", ms=4, color="white", mec="black"))
+    labels.append("cell centre")
+    axes[0].legend(shapes, labels, title=f"anchors of cell {tuple(cell)}: w x h px", loc="upper center",
+                   bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=7, title_fontsize=8, frameon=False,
+                   handlelength=3)
     if panels == 2:
         palette = instance_colours(len(gt_boxes))
         _show_image(axes[1], image, f"positive anchors: {int((matches >= 0).sum())} of {len(anchors)}, "
@@ -209,21 +286,21 @@ def show_box_regression(image: torch.Tensor, anchor: torch.Tensor, target: torch
     fig, ax = plt.subplots(figsize=(5, 5.4))
     dx, dy, dw, dh = deltas.tolist()
     _show_image(ax, image, f"targets: dx = {dx:+.2f}, dy = {dy:+.2f}, dw = {dw:+.2f}, dh = {dh:+.2f}")
-    draw_box(ax, anchor, "white", style="--", width=2)
-    draw_box(ax, target, "lime", width=2)
+    _halo_box(ax, anchor, style="--", width=2)  # roles, not objects: black and white, told apart by line style
+    _halo_box(ax, target, width=2)
     a, t = box_convert(torch.stack([anchor, target]).float(), "xyxy", "cxcywh")
     for colour, lw in (("black", 4.5), ("white", 2)):  # a white arrow with a black halo reads on any paint
         ax.add_patch(FancyArrowPatch(tuple(a[:2].tolist()), tuple(t[:2].tolist()), arrowstyle="->",
                                      mutation_scale=12, color=colour, lw=lw))
-    handles = [Line2D([], [], color="white", ls="--", lw=2, label="anchor"),
-               Line2D([], [], color="lime", lw=2, label="object"),
-               Line2D([], [], color="white", lw=2, marker=">", markeredgecolor="black",
-                      label="centre shift (dx, dy)")]
+    handles = [_halo_key("anchor", style="--", width=2), _halo_key("object (true box)", width=2),
+               Line2D([], [], color="white", lw=2, marker=">", markeredgecolor="black")]
+    labels = ["anchor", "object (true box)", "centre shift (dx, dy)"]
     if decoded is not None:
-        draw_box(ax, decoded, "magenta", style=":", width=2)
-        handles.append(Line2D([], [], color="magenta", ls=":", lw=2, label="decoded prediction"))
-    leg = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=8,
-                    facecolor="0.3", labelcolor="white", frameon=True)
+        _halo_box(ax, decoded, style=":", width=2, ink="black", halo="white")
+        handles.append(_halo_key("decoded prediction", style=":", width=2, ink="black", halo="white"))
+        labels.append("decoded prediction")
+    leg = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=8,
+                    facecolor="0.45", labelcolor="white", frameon=True, handlelength=3)
     leg.get_frame().set_alpha(0.9)
     fig.tight_layout()
     return fig
