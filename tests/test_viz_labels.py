@@ -75,3 +75,23 @@ def test_unmatched_detections_never_wear_a_true_objects_colour_and_overlaps_stay
     pic = draw_instances(torch.zeros(3, 30, 30), pred, colour_ids=numbers, alpha=1.0)
     assert tuple(pic[:, 17, 17].tolist()) == UNMATCHED_COLOUR, "overlap of two masks: coloured, not black"
     assert tuple(pic[:, 12, 12].tolist()) == UNMATCHED_COLOUR
+
+
+def test_detections_match_as_coco_counts_them_the_confident_right_class_one_wins() -> None:
+    """With classes and scores, a right-class detection takes its object's colour before a wrong-class one
+    with the same mask, and before a less confident duplicate; the others are unmatched (-1)."""
+    from course_utils.viz.instances import matched_numbers, matched_segment_ids
+
+    truth = torch.zeros(2, 20, 20, dtype=torch.bool)
+    truth[0, :8, :8] = truth[1, 10:18, 10:18] = True
+    pred = torch.stack([truth[0], truth[0], truth[1]])  # object 0 twice (wrong class, right class), object 1
+    assert matched_numbers(pred, truth) in ([0, -1, 1], [-1, 0, 1])  # class-blind: either copy of object 0
+    numbers = matched_numbers(pred, truth, labels=[5, 4, 6], true_labels=[4, 6], scores=[0.9, 0.6, 0.8])
+    assert numbers == [-1, 0, 1], "the wrong-class copy must not take the object, however confident"
+    numbers = matched_numbers(pred, truth, labels=[4, 4, 6], true_labels=[4, 6], scores=[0.5, 0.9, 0.8])
+    assert numbers == [-1, 0, 1], "the more confident of two right-class copies takes the object"
+    assert matched_numbers(pred[:0], truth, labels=[], true_labels=[4, 6], scores=[]) == []
+    panoptic = torch.zeros(20, 20, dtype=torch.long)
+    panoptic[:8, :8], panoptic[10:18, 10:18] = 5 * 1000 + 1, 6 * 1000 + 2  # a square where a circle is
+    assert matched_segment_ids(panoptic, truth, true_labels=[4, 6]) == [-1, 6002]
+    assert matched_segment_ids(panoptic, truth) == [5001, 6002]  # without classes: by overlap only

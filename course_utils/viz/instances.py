@@ -60,36 +60,55 @@ def matched_ids(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 
     return ids
 
 
-def matched_numbers(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 0.5) -> list[int]:
+def matched_numbers(masks: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 0.5, *,
+                    labels=None, true_labels=None, scores=None) -> list[int]:
     """The colour number of each prediction: k for the one matched to true object k, -1 for the rest.
 
-    Matching is one-to-one (Hungarian on mask IoU, IoU above ``min_iou``), so a prediction drawn with
-    ``colour_ids`` takes the colour of the true object it found, and a duplicate or false alarm the dark
-    grey :data:`UNMATCHED_COLOUR`, which no true object has (however many objects there are: the
-    instance palette repeats, the unmatched colour is never one of it).
+    With ``labels`` and ``true_labels``, matching follows COCO's rule (as the AP the lessons print
+    does): predictions in order of ``scores`` (highest first; the given order without scores), each
+    taking the unmatched true object of its own class with the highest mask IoU above ``min_iou``. So
+    the confident right-class detection of an object wears its colour, and a duplicate, a false alarm
+    or a right mask with the wrong class wears the dark grey :data:`UNMATCHED_COLOUR`, which no true
+    object has. Without labels the match is one-to-one over every class (Hungarian on mask IoU).
 
     Args:
         masks: (K, H, W) bool predicted masks.
         true_masks: (N, H, W) bool true masks.
         min_iou: the smallest IoU that counts as the same object.
+        labels, true_labels: (K,) and (N,) class ids (both or neither).
+        scores: (K,) confidences, for the order in which predictions pick (with labels only).
 
     Returns:
         K ints.
     """
-    from scipy.optimize import linear_sum_assignment
-
     k, n = len(masks), len(true_masks)
     numbers = [-1] * k
-    if k and n:
-        iou = mask_iou_matrix(masks, true_masks)  # (K, N)
+    if not (k and n):
+        return numbers
+    iou = mask_iou_matrix(masks, true_masks)  # (K, N)
+    if labels is None or true_labels is None:
+        from scipy.optimize import linear_sum_assignment
+
         rows, cols = linear_sum_assignment(-iou)
         for r, c in zip(rows, cols):
             if iou[r, c] > min_iou:
                 numbers[r] = int(c)
+        return numbers
+    labels, true_labels = np.asarray(torch.as_tensor(labels).cpu()), np.asarray(torch.as_tensor(true_labels).cpu())
+    iou = np.where(labels[:, None] == true_labels[None, :], iou, 0.0)  # only same-class pairs can match
+    order = range(k) if scores is None else np.argsort(-np.asarray(torch.as_tensor(scores).float().cpu()),
+                                                       kind="stable")
+    taken = np.zeros(n, bool)
+    for r in order:
+        free = np.where(taken, -1.0, iou[r])
+        c = int(free.argmax())
+        if free[c] > min_iou:
+            numbers[int(r)], taken[c] = c, True
     return numbers
 
 
-def matched_segment_ids(panoptic: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 0.5) -> list[int]:
+def matched_segment_ids(panoptic: torch.Tensor, true_masks: torch.Tensor, min_iou: float = 0.5,
+                        true_labels=None) -> list[int]:
     """A predicted panoptic map's thing segments in colour order, for ``colour_panoptic(panoptic, ids)``.
 
     Entry k is the segment matched to true object k (:func:`matched_numbers`), or -1 where none was, so
@@ -100,6 +119,8 @@ def matched_segment_ids(panoptic: torch.Tensor, true_masks: torch.Tensor, min_io
         panoptic: (H, W) ``class * 1000 + instance`` ids.
         true_masks: (N, H, W) bool masks of the scene's objects.
         min_iou: the smallest IoU that counts as the same object.
+        true_labels: (N,) the objects' classes: then a segment only matches an object of its own class
+            (a segment with the wrong class is unmatched, as PQ counts it).
 
     Returns:
         segment ids (-1 for an object no segment found).
@@ -108,7 +129,9 @@ def matched_segment_ids(panoptic: torch.Tensor, true_masks: torch.Tensor, min_io
     ids = [int(i) for i in torch.unique(pan) if int(i) // LABEL_DIVISOR in THINGS]
     if not ids:
         return []
-    numbers = matched_numbers(torch.stack([pan == i for i in ids]), true_masks.cpu().bool(), min_iou)
+    labels = None if true_labels is None else [i // LABEL_DIVISOR for i in ids]
+    numbers = matched_numbers(torch.stack([pan == i for i in ids]), true_masks.cpu().bool(), min_iou,
+                              labels=labels, true_labels=true_labels)
     order = [-1] * len(true_masks)
     for seg, number in zip(ids, numbers):
         if number >= 0:
