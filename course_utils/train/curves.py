@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator
 
 from ..data.classes import model_colour, model_style
 
@@ -14,11 +14,43 @@ VAL_NAMES = {"miou": "mIoU", "pixel_acc": "pixel accuracy", "things_miou": "mIoU
 """Readable names of validation metrics in the curves' legends (others are shown as they are)."""
 
 
+def _plain_number(value: float, _position=None) -> str:
+    """A tick label in plain digits: 0.05, 2, 1000 (never "1e+03")."""
+    text = f"{value:.3g}"
+    return f"{value:.12f}".rstrip("0").rstrip(".") if "e" in text else text
+
+
+class _PlainLogTicks(Locator):
+    """Minor ticks of a log axis at 2 and 5 times each power of ten, or at a finer ladder of multiples when those
+    and the powers of ten give fewer than ``at_least`` ticks in view (a loss that falls by less than a decade)."""
+
+    LADDERS = ((2.0, 5.0), (1.5, 2.0, 3.0, 5.0, 7.0), (1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0))
+
+    def __init__(self, at_least: int = 3):
+        self.at_least = at_least
+
+    def __call__(self):
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin, vmax):
+        vmin, vmax = sorted((float(vmin), float(vmax)))
+        if not (vmin > 0 and math.isfinite(vmax)):
+            return []
+        lo, hi = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
+        powers = sum(vmin <= 10.0 ** e <= vmax for e in range(lo, hi + 1))
+        for subs in self.LADDERS:
+            ticks = [s * 10.0 ** e for e in range(lo, hi + 1) for s in subs]
+            if powers + sum(vmin <= t <= vmax for t in ticks) >= self.at_least:
+                break
+        return ticks
+
+
 def plain_log_axis(ax: plt.Axes, axis: str = "y") -> None:
     """A log-scale axis labelled in plain numbers at 1, 2 and 5 times each power of ten (0.02, 0.05, 0.1, ...).
 
     A loss that falls by less than a decade would otherwise show one labelled tick, or none, and
-    matplotlib's labels read "2x10^0".
+    matplotlib's labels read "2x10^0"; when 1, 2 and 5 give fewer than three labels in view, finer
+    multiples (1.5, 3, 7, ...) are labelled too.
 
     Args:
         ax: the axes.
@@ -26,9 +58,9 @@ def plain_log_axis(ax: plt.Axes, axis: str = "y") -> None:
     """
     which = ax.yaxis if axis == "y" else ax.xaxis
     (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
-    plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+    plain = FuncFormatter(_plain_number)
     which.set_major_locator(LogLocator(base=10))
-    which.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+    which.set_minor_locator(_PlainLogTicks())
     which.set_major_formatter(plain)
     which.set_minor_formatter(plain)
 
@@ -64,13 +96,14 @@ def plot_history(history, axes=None, title: str | None = None):
     ax_loss.clear()
     steps = [s["step"] for s in history.steps]
     loss_keys = [k for k in (history.steps[0] if history.steps else {}) if k not in ("step", "epoch", "lr")]
-    for key in loss_keys:
-        ax_loss.plot(steps, [s.get(key, math.nan) for s in history.steps], label=key,
-                     lw=2 if key == "loss" else 1)
+    for k, key in enumerate(loss_keys):  # the course's series colours: no curve reads as a class
+        ax_loss.plot(steps, [s.get(key, math.nan) for s in history.steps], model_style(k).lstrip("os^Dv"),
+                     color=model_colour(k), label=key, lw=2 if key == "loss" else 1)
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("training loss")
     if any(v > 0 for s in history.steps for k, v in s.items() if k in loss_keys):
         plain_log_axis(ax_loss)
+        ax_loss.set_ylabel("training loss (log scale)")
     if len(loss_keys) > 1:
         ax_loss.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the curves
     ax_loss.grid(alpha=0.3)
@@ -84,8 +117,9 @@ def plot_history(history, axes=None, title: str | None = None):
     val_keys = [k for k in history.val_keys()
                 if not k.startswith(("iou_", "boundary_iou_")) and k != "elapsed_s"]
     epochs = [e["epoch"] for e in history.epochs]
-    for key in val_keys:
-        ax_val.plot(epochs, [e.get(key, math.nan) for e in history.epochs], "o-", label=VAL_NAMES.get(key, key))
+    for k, key in enumerate(val_keys):
+        ax_val.plot(epochs, [e.get(key, math.nan) for e in history.epochs], model_style(k), color=model_colour(k),
+                    label=VAL_NAMES.get(key, key))
     ax_val.set_xlabel("epoch")
     ax_val.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_val.set_ylabel("validation score")
@@ -162,7 +196,7 @@ def compare_curves(histories: dict, key: str = "miou", ax=None):
                 color=model_colour(k, name), label=name)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"validation {key}")
+    ax.set_ylabel(f"validation {VAL_NAMES.get(key, key)}")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

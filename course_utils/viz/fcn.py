@@ -59,7 +59,7 @@ def show_receptive_fields(model: torch.nn.Module, image: torch.Tensor, point: tu
     from ..models.fcn import receptive_field_table
 
     table = [r for r in receptive_field_table(model.config) if r["layer"].endswith("pool")]
-    fig, axes = plt.subplots(1, len(table), figsize=(3 * len(table), 3.3))
+    fig, axes = plt.subplots(1, len(table), figsize=(3 * len(table), 3.6))
     for k, (ax, row) in enumerate(zip(axes, table), start=1):
         grad = input_gradient(model, image, point, k)
         ax.imshow(_np(hwc(image)), alpha=0.45)
@@ -75,9 +75,9 @@ def show_receptive_fields(model: torch.nn.Module, image: torch.Tensor, point: tu
         ax.set_title(f"after stage {k}: stride {stride}\nreceptive field {r} px", fontsize=9)
         _off(ax)
     fig.suptitle("bright = input pixels that change the features of the cell holding pixel "
-                 f"(row {point[0]}, col {point[1]}); dashed square = the theoretical receptive field, centred on "
-                 "that cell (cut off by the image border once it is larger than the image)", fontsize=9)
-    fig.tight_layout(rect=(0, 0.1, 1, 0.93))
+                 f"(row {point[0]}, col {point[1]})\ndashed square = the theoretical receptive field, centred on "
+                 "that cell (cut off by the image border once it is larger than the image)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.9))
     bar = fig.colorbar(heat, ax=list(axes), orientation="horizontal", fraction=0.05, pad=0.02, aspect=60)
     bar.set_label("influence on the followed position (square root of |gradient|, largest = 1)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
@@ -95,14 +95,15 @@ def plot_receptive_field_growth(table: list[dict], ax=None, object_sizes: tuple[
     Returns:
         the matplotlib figure.
     """
-    fig, ax = axes_or_figure(ax, figsize=(8, 3))
+    fig, ax = axes_or_figure(ax, figsize=(9, 3.6))
     names = [r["layer"] for r in table]
     ax.plot(range(len(table)), [r["receptive_field"] for r in table], "o-", label="receptive field")
-    ax.plot(range(len(table)), [r["stride"] for r in table], "s--", label="stride (distance between outputs)")
+    ax.plot(range(len(table)), [r["stride"] for r in table], "s--",
+            label="jump (product of the strides so far:\nthe distance between neighbouring outputs)")
     if object_sizes:
         # grey: blue and orange are the two lines
         ax.axhspan(*object_sizes, color="0.6", alpha=0.3, label="object sizes in the shapes world")
-    ax.set_xticks(range(len(table)), names, rotation=60, ha="right", fontsize=7)
+    ax.set_xticks(range(len(table)), names, rotation=45, ha="right", fontsize=9)
     ax.set_ylabel("pixels")
     ax.set_yscale("log", base=2)
     ax.grid(alpha=0.3)
@@ -174,9 +175,9 @@ def show_checkerboard(size: int = 8):
         im = ax.imshow(_np(inner), cmap="gray", interpolation="nearest", vmin=0, vmax=top)
         ax.set_title(f"{name}\nvalues {float(inner.min()):.2f} to {float(inner.max()):.2f}", fontsize=9)
         _off(ax)
-    fig.suptitle(f"x2 transposed convolutions of a CONSTANT {size}x{size} input (one grey scale for all three; the "
-                 "outermost pixel ring, which fewer stamps reach, is cut off)", fontsize=9)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.suptitle(f"x2 transposed convolutions of a CONSTANT {size}x{size} input\n(one grey scale for all three; the "
+                 "outermost pixel ring, which fewer stamps reach, is cut off)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.12, 1, 0.9))
     bar = fig.colorbar(im, ax=list(axes), orientation="horizontal", fraction=0.05, pad=0.04, aspect=60)
     bar.set_label("output value", fontsize=8)
     return fig

@@ -50,7 +50,8 @@ def _outlines(masks: torch.Tensor, width: int) -> torch.Tensor:
 def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor | None = None,
                    labels: torch.Tensor | None = None, scores: torch.Tensor | None = None,
                    alpha: float = 0.65, width: int = 1, scale: int = 1, class_names: Sequence[str] | None = None,
-                   colour_ids: Sequence[int] | None = None, font_size: int | None = None) -> torch.Tensor:
+                   colour_ids: Sequence[int] | None = None, font_size: int | None = None,
+                   labels_off_masks: bool = False) -> torch.Tensor:
     """Overlay instance masks (and boxes with class names / scores) on an image.
 
     Each instance gets a colour of the instance palette (``viz.colours``; never a class colour): a
@@ -72,6 +73,8 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
             object keeps its colour in several pictures when some objects are missing from one; -1 draws
             it in ``UNMATCHED_COLOUR`` (a prediction that matches no true object).
         font_size: label height in pixels of the returned picture (default ``max(10, 5 * scale)``).
+        labels_off_masks: place each label where it covers the fewest pixels of any object's mask (among the
+            spots that cover no other label), so that no label hides a small object; default: the first free spot.
 
     Returns:
         uint8 (3, H*scale, W*scale) picture.
@@ -104,7 +107,8 @@ def draw_instances(image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
             text = [names[int(c)] if 0 <= int(c) < len(names) else str(int(c)) for c in labels]
             if scores is not None:
                 text = [f"{t} {float(s):.2f}" for t, s in zip(text, scores)]
-            out = draw_labels(out, boxes, text, colours, _font_path(), font_size or max(10, 5 * scale))
+            out = draw_labels(out, boxes, text, colours, _font_path(), font_size or max(10, 5 * scale),
+                              occupied=m.any(0) if labels_off_masks else None)
     return out
 
 
@@ -185,7 +189,7 @@ def show_scene(scene: dict, axes: list[plt.Axes] | None = None, title: str | Non
         (hwc(scene["image"]), title or f"image (seed {scene.get('seed')}, index {scene.get('index')})"),
         (colour_semantic(scene["semantic"]), "semantic: a class per pixel"),
         (hwc(draw_instances(scene["image"], scene["masks"], scene["boxes"], scene["labels"], scale=3, width=2,
-                            alpha=0.85, font_size=19)),
+                            alpha=0.85, font_size=19, labels_off_masks=True)),
          f"instances: {n} object{'s' if n != 1 else ''}, mask + box each\n(a colour per object, not per class)"),
         (colour_panoptic(scene["panoptic"], scene_thing_ids(scene)),  # object k: colour k in both panels
          "panoptic: stuff by class colour,\na colour per thing (object)"),

@@ -75,10 +75,10 @@ def show_pixels(image: torch.Tensor, semantic: torch.Tensor, top: int, left: int
     for y in range(win.shape[1]):
         for x in range(win.shape[2]):
             r, g, b = (win[:, y, x] * 255).round().int().tolist()
-            axes[1].text(x, y, f"{r}\n{g}\n{b}", ha="center", va="center", fontsize=6,
+            axes[1].text(x, y, f"{r}\n{g}\n{b}", ha="center", va="center", fontsize=8,
                          color=[v / 255 for v in text_colour((r, g, b))])  # readable on the pixel's own colour
             on = text_colour(CLASS_COLOURS[int(lab[y, x])])  # black or white, readable on the class colour
-            axes[2].text(x, y, f"{int(lab[y, x])}\n{CLASSES[int(lab[y, x])]}", ha="center", va="center", fontsize=6,
+            axes[2].text(x, y, f"{int(lab[y, x])}\n{CLASSES[int(lab[y, x])]}", ha="center", va="center", fontsize=8,
                          color=[v / 255 for v in on])
     axes[1].set_title("the window's R, G, B values (x 255)", fontsize=9)
     axes[2].set_title("the label map: one class id per pixel", fontsize=9)
@@ -127,7 +127,8 @@ def show_predictions(images: torch.Tensor, targets: torch.Tensor, preds: dict[st
     """
     rows = min(max_rows, len(images))
     cols = 2 + len(preds) * (2 if errors else 1)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols + 1.2, 2.2 * rows), squeeze=False)
+    height = max(2.2 * rows, 3.0 if errors else 2.2)  # room for the legend beside a single row
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols + 1.2, height), squeeze=False)
     for r in range(rows):
         panels = [("image", hwc(images[r])), ("truth", colour_semantic(targets[r]))]
         for name, p in preds.items():
@@ -139,11 +140,13 @@ def show_predictions(images: torch.Tensor, targets: torch.Tensor, preds: dict[st
             axes[r, c].imshow(_np(pic), interpolation="nearest")
             _off(axes[r, c])
             if r == 0 or title not in ("image", "truth"):
-                axes[r, c].set_title(title, fontsize=8)
+                axes[r, c].set_title(title, fontsize=10)
     handles = class_patches()
-    if errors:
-        handles.append(Patch(color=[c / 255 for c in ERROR_COLOUR], label="wrong pixel\n(error maps)"))
-    axes[0, -1].legend(handles=handles, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    if errors:  # set apart under a heading of its own: the error blue is no class colour (not water's darker blue)
+        handles += [Patch(visible=False, label=" "), Patch(visible=False, label="error maps:"),
+                    Patch(color=[c / 255 for c in ERROR_COLOUR], label="wrong pixel")]
+    axes[0, -1].legend(handles=handles, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9,
+                       title="class colours:", title_fontsize=9, alignment="left")
     fig.tight_layout()
     return fig
 
@@ -175,7 +178,7 @@ def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str] | None = None
         for j in range(len(keep)):
             v = float(shown[i, j])
             text = f"{v:.2f}" if normalize else f"{int(v)}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+            ax.text(j, i, text, ha="center", va="center", fontsize=9 if normalize else 8,
                     color="white" if v > (0.5 if normalize else float(shown.max()) / 2) else "black")
     labels = [names[i] for i in keep]
     ax.set_xticks(range(len(keep)), labels, rotation=45, ha="right", fontsize=8)
@@ -228,7 +231,8 @@ def scores_table(scores: dict[str, dict], keys: list[str] | None = None, digits:
         Markdown text (show it with ``IPython.display.Markdown``).
     """
     keys = keys or ["pixel_acc", "miou"] + [f"iou_{CLASSES[c]}" for c in (*STUFF, *THINGS)]
-    head = "| model | " + " | ".join(k.replace("iou_", "IoU ").replace("_", " ") for k in keys) + " |"
+    head = "| model | " + " | ".join(k.replace("miou", "mIoU").replace("iou_", "IoU ").replace("_", " ") for k in keys)
+    head += " |"
     lines = [head, "|---" * (len(keys) + 1) + "|"]
     for name, s in scores.items():
         vals = [s.get(k, math.nan) for k in keys]
