@@ -105,7 +105,7 @@ def plot_history(history, axes=None, title: str | None = None):
         plain_log_axis(ax_loss)
         ax_loss.set_ylabel("training loss (log scale)")
     if len(loss_keys) > 1:
-        ax_loss.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the curves
+        ax_loss.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the curves
     ax_loss.grid(alpha=0.3)
 
     if ax_val is None:
@@ -124,7 +124,7 @@ def plot_history(history, axes=None, title: str | None = None):
     ax_val.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_val.set_ylabel("validation score")
     if val_keys:
-        ax_val.legend(fontsize=7)
+        ax_val.legend(fontsize=9)
     else:
         ax_val.text(0.5, 0.5, "no validation metrics", ha="center", va="center", transform=ax_val.transAxes)
     ax_val.grid(alpha=0.3)
