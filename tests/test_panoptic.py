@@ -10,7 +10,14 @@ from torch import nn
 
 from course_utils.data import make_scene
 from course_utils.metrics.panoptic import evaluate_fusion, panoptic_quality
-from course_utils.models.panoptic_fusion import FusionConfig, fuse_all, fuse_panoptic, predict_raw, segments_of
+from course_utils.models.panoptic_fusion import (
+    FusionConfig,
+    detection_segments,
+    fuse_all,
+    fuse_panoptic,
+    predict_raw,
+    segments_of,
+)
 
 
 def gt_instances(scene: dict, scores: torch.Tensor | None = None) -> dict:
@@ -93,6 +100,18 @@ def test_score_threshold_and_non_thing_labels_are_ignored() -> None:
     inst["labels"] = torch.tensor([2, 5])  # a detector that outputs a stuff class: skipped
     pan, _ = fuse_panoptic(sem, inst, FusionConfig(score_threshold=0.0))
     assert not (pan // 1000 == 2).any()
+
+
+def test_detection_segments_name_the_segment_each_detection_became() -> None:
+    assert detection_segments(two_overlapping(), FusionConfig(overlap_threshold=0.5)) == [4001, 5001]
+    assert detection_segments(two_overlapping(), FusionConfig(overlap_threshold=0.6)) == [0, 5001]  # A dropped
+    assert detection_segments(two_overlapping(), FusionConfig(score_threshold=0.7)) == [0, 5001]
+    scene = make_scene(1, 3)  # the true objects as detections: each becomes its own segment of the map
+    pan, _ = fuse_panoptic(scene["semantic"], gt_instances(scene), FusionConfig(stuff_min_area=0))
+    for mask, sid in zip(scene["masks"].bool(), detection_segments(gt_instances(scene))):
+        assert sid == 0 or ((pan == sid) <= mask).all() and (pan == sid).any()
+    assert sorted(s for s in detection_segments(gt_instances(scene)) if s) == sorted(
+        int(i) for i in torch.unique(pan) if int(i) // 1000 >= 4)
 
 
 def test_instance_numbers_count_per_class() -> None:

@@ -8,10 +8,16 @@ The recipe (the baseline heuristic of Kirillov et al., "Panoptic Segmentation", 
    confident first. A pixel already taken stays with the earlier (more confident) instance.
 2. An instance whose still-free part is under ``overlap_threshold`` of its own mask is dropped:
    it is mostly a duplicate of, or hidden behind, a better detection.
-3. The remaining pixels take the FCN's class when it is a stuff class; one segment per stuff
-   class. A stuff segment smaller than ``stuff_min_area`` pixels becomes void (0): tiny stuff
-   islands are usually FCN noise, and void costs less in PQ than a false positive.
+3. The remaining pixels take the FCN's class when it is a stuff class: all the free pixels of one
+   stuff class form one segment, however many separate islands they make. A stuff class with fewer
+   than ``stuff_min_area`` such pixels in the whole image (all its islands together) becomes void (0):
+   a class the FCN paints on only a few pixels is likely noise, and void costs less in PQ than a
+   false positive. The test is on the class's total area, as in the baseline (and in detectron2's
+   ``combine_semantic_and_instance_outputs``): a small island of a class that also covers a large
+   region elsewhere is kept, as part of that class's segment.
 4. Pixels the FCN calls a thing class but no kept instance covers stay void.
+
+Which detection became which thing segment: :func:`detection_segments`.
 
 Segment ids follow the course's convention ``class_id * 1000 + instance number`` (stuff: ``+ 0``).
 """
@@ -33,7 +39,7 @@ class FusionConfig:
     score_threshold: float = 0.5  # keep Mask R-CNN detections at least this confident
     mask_threshold: float = 0.5  # a pixel belongs to an instance when its mask probability is at least this
     overlap_threshold: float = 0.5  # drop an instance whose free (unclaimed) part is below this fraction of its mask
-    stuff_min_area: int = 64  # stuff segments with fewer pixels than this become void
+    stuff_min_area: int = 64  # a stuff class with fewer free pixels than this in the whole image becomes void
 
 
 def segments_of(panoptic: torch.Tensor, scores: dict[int, float] | None = None) -> list[dict]:
@@ -76,6 +82,70 @@ def _binary_masks(masks: torch.Tensor, shape: tuple[int, int], threshold: float)
     return masks > 0
 
 
+def _detections(instances: dict, shape: tuple[int, int], cfg: FusionConfig
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Masks (N, H, W) bool, labels (N,) and scores (N,) of Mask R-CNN-style ``instances``, on the CPU."""
+    masks = _binary_masks(instances["masks"].detach().cpu(), shape, cfg.mask_threshold)  # (N, H, W)
+    labels = instances["labels"].detach().cpu().long().reshape(-1)  # (N,)
+    scores = instances["scores"].detach().cpu().float().reshape(-1)  # (N,)
+    if not len(masks) == len(labels) == len(scores):
+        raise ValueError(f"got {len(masks)} masks, {len(labels)} labels and {len(scores)} scores; "
+                         "each detection needs one of each")
+    return masks, labels, scores
+
+
+def _paste_things(masks: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor, cfg: FusionConfig
+                  ) -> tuple[torch.Tensor, dict[int, float], list[int]]:
+    """Rules 1 and 2: paste the detections, most confident first, dropping mostly covered ones.
+
+    Returns:
+        the map with thing segments only (0 elsewhere), ``{segment id: score}``, and per detection the id
+        of the segment made from it (0 for one dropped, or left with no free pixel).
+    """
+    panoptic = torch.zeros(masks.shape[1:], dtype=torch.int64)
+    taken = torch.zeros(masks.shape[1:], dtype=torch.bool)
+    counts = dict.fromkeys(THINGS, 0)
+    kept_scores: dict[int, float] = {}
+    sources = [0] * len(masks)
+    order = torch.sort(scores, descending=True, stable=True).indices  # most confident first
+    for i in order.tolist():
+        label, score = int(labels[i]), float(scores[i])
+        if score < cfg.score_threshold or label not in counts:
+            continue
+        mask = masks[i]
+        area = int(mask.sum())
+        if area == 0:
+            continue
+        free = mask & ~taken
+        if int(free.sum()) < cfg.overlap_threshold * area:
+            continue  # mostly under better detections: a duplicate or a hidden guess
+        counts[label] += 1
+        sid = label * LABEL_DIVISOR + counts[label]
+        panoptic[free] = sid
+        taken |= free
+        kept_scores[sid] = score
+        sources[i] = sid if bool(free.any()) else 0
+    return panoptic, kept_scores, sources
+
+
+def detection_segments(instances: dict, cfg: FusionConfig | None = None) -> list[int]:
+    """Which thing segment of ``fuse_panoptic``'s map each detection became.
+
+    Args:
+        instances: the detections, as for :func:`fuse_panoptic` (masks (N, H, W) or (N, 1, H, W)).
+        cfg: fusion thresholds (``FusionConfig()`` when None), the ones the map was fused with.
+
+    Returns:
+        N segment ids: the segment made from detection i (its still-free pixels), or 0 where the
+        detection left none (under the score threshold, not a thing class, dropped by the overlap rule,
+        or with no free pixel).
+    """
+    cfg = cfg or FusionConfig()
+    masks = instances["masks"]
+    masks, labels, scores = _detections(instances, tuple(masks.shape[-2:]), cfg)
+    return _paste_things(masks, labels, scores, cfg)[2]
+
+
 def fuse_panoptic(semantic: torch.Tensor, instances: dict, cfg: FusionConfig | None = None
                   ) -> tuple[torch.Tensor, list[dict]]:
     """Combine a semantic map (stuff) and instance detections (things) into one panoptic map.
@@ -94,35 +164,9 @@ def fuse_panoptic(semantic: torch.Tensor, instances: dict, cfg: FusionConfig | N
         raise ValueError(f"semantic must be an (H, W) class map, got shape {tuple(semantic.shape)}")
     semantic = semantic.detach().cpu().long()
     shape = tuple(semantic.shape)
-    masks = _binary_masks(instances["masks"].detach().cpu(), shape, cfg.mask_threshold)  # (N, H, W)
-    labels = instances["labels"].detach().cpu().long().reshape(-1)  # (N,)
-    scores = instances["scores"].detach().cpu().float().reshape(-1)  # (N,)
-    if not len(masks) == len(labels) == len(scores):
-        raise ValueError(f"got {len(masks)} masks, {len(labels)} labels and {len(scores)} scores; "
-                         "each detection needs one of each")
-
-    panoptic = torch.zeros(shape, dtype=torch.int64)
-    taken = torch.zeros(shape, dtype=torch.bool)
-    counts = dict.fromkeys(THINGS, 0)
-    kept_scores: dict[int, float] = {}
-    order = torch.sort(scores, descending=True, stable=True).indices  # most confident first
-    for i in order.tolist():
-        label, score = int(labels[i]), float(scores[i])
-        if score < cfg.score_threshold or label not in counts:
-            continue
-        mask = masks[i]
-        area = int(mask.sum())
-        if area == 0:
-            continue
-        free = mask & ~taken
-        if int(free.sum()) < cfg.overlap_threshold * area:
-            continue  # mostly under better detections: a duplicate or a hidden guess
-        counts[label] += 1
-        sid = label * LABEL_DIVISOR + counts[label]
-        panoptic[free] = sid
-        taken |= free
-        kept_scores[sid] = score
-
+    masks, labels, scores = _detections(instances, shape, cfg)
+    panoptic, kept_scores, _ = _paste_things(masks, labels, scores, cfg)
+    taken = panoptic != VOID
     for c in STUFF:
         region = (semantic == c) & ~taken
         if int(region.sum()) >= max(cfg.stuff_min_area, 1):

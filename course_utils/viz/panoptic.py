@@ -1,20 +1,29 @@
-"""Panoptic figures: fused predictions next to their inputs, PQ bars, threshold sweeps, a slider viewer."""
+"""Panoptic figures: fused predictions next to their inputs, PQ bars, threshold sweeps, a slider viewer.
+
+The pixel-stories and toy-map figures live in ``viz/panoptic_maps.py`` and are re-exported here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.patches import Patch
 
 from ..data.classes import CLASSES, LABEL_DIVISOR, STUFF, THINGS, model_colour
 from ..metrics.panoptic import evaluate_fusion
-from ..models.panoptic_fusion import FusionConfig, fuse_panoptic
+from ..metrics.prompting import farthest_point
+from ..models.panoptic_fusion import FusionConfig, detection_segments, fuse_panoptic
 from .axes import axes_or_figure
-from .colours import UNMATCHED_COLOUR, instance_colours, text_colour
-from .instances import matched_numbers, matched_segment_ids
+from .colours import UNMATCHED_COLOUR, instance_colour, text_colour
+from .instances import matched_segment_ids
+from .panoptic_maps import show_pixel_stories, show_toy_panoptic  # noqa: F401 (lesson 09 calls them from here)
 from .scenes import class_patches, colour_panoptic, colour_semantic, draw_instances, hwc, scene_thing_ids
+
+WRONG_CLASS_MARK = "✗"
+"""Written after the class name of a fused thing segment whose class is not that of the true object it matches."""
 
 
 def _kept(raw: dict, cfg: FusionConfig) -> dict:
@@ -23,9 +32,116 @@ def _kept(raw: dict, cfg: FusionConfig) -> dict:
     return {k: raw[k][keep] for k in ("masks", "labels", "scores", "boxes")}
 
 
+def row_colours(raw: dict, panoptic: torch.Tensor, true_masks: torch.Tensor, cfg: FusionConfig | None = None
+                ) -> tuple[list[int], list[int]]:
+    """The one matching that colours a row: fused segments to true objects, detections after their segments.
+
+    The fused map's thing segments are matched one-to-one to the true objects (:func:`matched_segment_ids`,
+    mask IoU above 0.5, class ignored); each detection then wears the colour of the segment the fusion made
+    from it (``detection_segments``), so a detection and its fused segment always share a colour, and one
+    that left no segment (dropped by the overlap rule) or whose segment matches no object is dark grey.
+
+    Args:
+        raw: one output of ``predict_raw`` (the detections).
+        panoptic: the map ``fuse_panoptic`` made from ``raw`` with ``cfg``.
+        true_masks: (N, H, W) masks of the scene's objects.
+        cfg: the fusion settings (``FusionConfig()`` when None).
+
+    Returns:
+        the segment ids in colour order (for ``colour_panoptic``; -1 for an object no segment found) and
+        the colour number of each detection of ``raw`` (k: true object k's colour, -1: ``UNMATCHED_COLOUR``).
+    """
+    order = matched_segment_ids(panoptic, true_masks.bool())
+    number = {sid: k for k, sid in enumerate(order) if sid > 0}
+    return order, [number.get(sid, -1) for sid in detection_segments(raw, cfg or FusionConfig())]
+
+
+def label_things(ax: plt.Axes, panoptic: torch.Tensor, picture: torch.Tensor | np.ndarray,
+                 true_classes: dict[int, int] | None = None) -> list:
+    """Write each thing segment's class name at its most central pixel, on a patch of the segment's colour.
+
+    Args:
+        ax: the axes the map is drawn in (pixel coordinates).
+        panoptic: (H, W) segment ids.
+        picture: (H, W, 3) uint8, the coloured map (the patches take its colours).
+        true_classes: ``{segment id: class of the true object it matches}``; a segment whose own class
+            differs gets :data:`WRONG_CLASS_MARK` after its name.
+
+    Returns:
+        the labels (matplotlib texts), largest segment first, for :func:`spread_labels`.
+    """
+    pan = panoptic.detach().cpu().long()
+    pic = np.asarray(picture)
+    ids, areas = torch.unique(pan, return_counts=True)
+    texts = []
+    for sid, _ in sorted(zip(ids.tolist(), areas.tolist()), key=lambda p: -p[1]):  # largest first
+        cls = sid // LABEL_DIVISOR
+        if cls not in THINGS:
+            continue
+        y, x = farthest_point((pan == sid).numpy())
+        colour = tuple(int(v) for v in pic[y, x])
+        wrong = true_classes is not None and true_classes.get(sid, cls) != cls
+        texts.append(ax.text(x, y, CLASSES[cls] + (f" {WRONG_CLASS_MARK}" if wrong else ""), ha="center",
+                             va="center", fontsize=6, color=[v / 255 for v in text_colour(colour)],
+                             bbox={"boxstyle": "square,pad=0.15", "facecolor": [v / 255 for v in colour],
+                                   "edgecolor": "none"}))
+    return texts
+
+
+def spread_labels(fig: plt.Figure, labels: Sequence[tuple[plt.Axes, list]]) -> None:
+    """Move labels of :func:`label_things` apart and inside their panel, once the layout is final.
+
+    A label that would cover an earlier one of its panel (the larger segments' come first) moves up or down
+    by its height, to the nearest free place; each is pushed inside its panel's edges.
+
+    Args:
+        fig: the figure, after ``tight_layout``.
+        labels: (axes, its labels) pairs.
+    """
+    canvas = fig.canvas
+    renderer = canvas.get_renderer() if hasattr(canvas, "get_renderer") else fig._get_renderer()
+    for ax, texts in labels:
+        frame = ax.get_window_extent(renderer)
+        placed = []
+        for text in texts:
+            box = text.get_window_extent(renderer).padded(1.5)
+            dx = max(frame.x0 - box.x0, 0) - max(box.x1 - frame.x1, 0)
+            shifts = [k * box.height for k in (0, -1, 1, -2, 2, -3, 3)]  # display y grows upwards
+            shifts = [dy for dy in shifts if frame.y0 <= box.y0 + dy and box.y1 + dy <= frame.y1] or [0.0]
+            moved = [box.translated(dx, dy) for dy in shifts]
+            best = next((b for b in moved if not any(b.overlaps(p) for p in placed)), moved[0])
+            placed.append(best)
+            x, y = ax.transData.transform(text.get_position())
+            text.set_position(ax.transData.inverted().transform((x + best.x0 - box.x0, y + best.y0 - box.y0)))
+
+
+def _fused_panel(raw: dict, pan: torch.Tensor, scene: dict, cfg: FusionConfig
+                 ) -> tuple[torch.Tensor, list[int], dict[int, int]]:
+    """The coloured fused map, the detections' colour numbers and each matched segment's true class."""
+    order, numbers = row_colours(raw, pan, scene["masks"], cfg)
+    true_classes = {sid: int(scene["labels"][k]) for k, sid in enumerate(order) if sid > 0}
+    return colour_panoptic(pan, order), numbers, true_classes
+
+
+def _key(fig: plt.Figure, ncol: int, bottom: float) -> None:
+    """The shared key of the fused figures: class colours, void, instance colours, unmatched, class names."""
+    handles = class_patches([*STUFF, *THINGS]) + [
+        Patch(facecolor="black", label="void (no segment)"),
+        Patch(facecolor=[c / 255 for c in instance_colour(0)], label="a colour per true object, worn by the fused\n"
+              "segment matching it and the detection it came from"),
+        Patch(facecolor=[c / 255 for c in UNMATCHED_COLOUR], label="a segment matching no true object (and its\n"
+              "detection), or a detection the fusion dropped")]
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, bottom), ncol=ncol, fontsize=7,
+               frameon=False)
+
+
 def show_panoptic_predictions(scenes: Sequence[dict], raws: Sequence[dict], cfg: FusionConfig | None = None,
                               fused: Sequence[tuple[torch.Tensor, list]] | None = None) -> plt.Figure:
     """One row per scene: image | FCN classes | Mask R-CNN instances | fused panoptic | ground truth.
+
+    One matching colours a row (:func:`row_colours`): a fused thing segment takes the colour of the true
+    object it matches, and the detection it was made from the same colour. Thing segments carry their class
+    name (:func:`label_things`), marked when it is not the matched object's class.
 
     Args:
         scenes: ground-truth scene dicts.
@@ -42,33 +158,35 @@ def show_panoptic_predictions(scenes: Sequence[dict], raws: Sequence[dict], cfg:
     fig, axes = plt.subplots(rows, 5, figsize=(13, 2.7 * rows), squeeze=False)
     titles = ["image", "FCN: a class per pixel", f"Mask R-CNN: score >= {cfg.score_threshold:g}",
               "fused panoptic", "ground truth"]
+    labels = []
     for r, (scene, raw, (pan, segs)) in enumerate(zip(scenes, raws, fused)):
         det = _kept(raw, cfg)
+        fused_pic, numbers, true_classes = _fused_panel(raw, pan, scene, cfg)
+        kept_numbers = [n for n, keep in zip(numbers, (raw["scores"] >= cfg.score_threshold).tolist()) if keep]
         n_things = sum(s["isthing"] for s in segs)
         panels = [hwc(scene["image"]), colour_semantic(raw["semantic"]),
                   hwc(draw_instances(scene["image"], det["masks"][:, 0].float(), det["boxes"], det["labels"],
-                                     det["scores"], scale=3, width=2, font_size=20,
-                                     colour_ids=matched_numbers(det["masks"][:, 0] > 0.5, scene["masks"].bool()))),
-                  colour_panoptic(pan, matched_segment_ids(pan, scene["masks"])),
-                  colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]
+                                     det["scores"], scale=3, width=2, font_size=18, colour_ids=kept_numbers)),
+                  fused_pic, colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]
         for c, (ax, img) in enumerate(zip(axes[r], panels)):
             ax.imshow(img, interpolation="nearest")
             ax.axis("off")
             name = titles[c]
             if c == 3:
                 name += f"\n{n_things} things, {len(segs) - n_things} stuff"
+                labels.append((ax, label_things(ax, pan, img, true_classes)))
             elif c == 4:
                 gt_things = sum(s["isthing"] for s in scene["segments"])
                 name += f"\n{gt_things} things, {len(scene['segments']) - gt_things} stuff"
+                labels.append((ax, label_things(ax, scene["panoptic"], img)))
             ax.set_title(name if r == 0 or c >= 3 else "", fontsize=9)
-    handles = class_patches([*STUFF, *THINGS]) + [
-        Patch(facecolor="black", label="void (no segment)"),
-        Patch(facecolor=[c / 255 for c in instance_colours(1)[0]], label="things in panoptic maps and\n"
-              "instances: a colour per object"),
-        Patch(facecolor=[c / 255 for c in UNMATCHED_COLOUR], label="predicted thing matching\nno true object")]
-    key_height = 0.55  # inches at the bottom for the key (two rows of entries); a key on an axes would shrink it
-    fig.tight_layout(rect=(0, key_height / fig.get_figheight(), 1, 1))
-    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=7, frameon=False)
+    height = fig.get_figheight()
+    fig.tight_layout(rect=(0, 0.95 / height, 1, 1))  # inches at the bottom: the key, then its note
+    _key(fig, ncol=5, bottom=0.25 / height)
+    fig.text(0.5, 0.06 / height, "On each thing segment: its class; "
+             f"{WRONG_CLASS_MARK}: not the class of the true object it matches (PQ counts a miss of that class and a "
+             "false positive of its own)", ha="center", fontsize=7)
+    spread_labels(fig, labels)
     return fig
 
 
@@ -149,10 +267,18 @@ def plot_fusion_sweep(sweep: dict[str, list], cfg: FusionConfig | None = None) -
     curves = sweep_curves(sweep)
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
     for ax, (key, (values, ys)) in zip(axes[0], curves.items()):
-        for label, _, _, style in SWEEP_CURVES:
-            ax.plot(values, ys[label], style, label=label, ms=4)
-        ax.axvline(getattr(cfg, key), color="grey", ls="--", lw=0.8, label="the default setting")
-        ax.set_xlabel(key + (" (fraction of the mask still free)" if key == "overlap_threshold" else " (pixels)"))
+        for label, _, metric, style in SWEEP_CURVES:  # coloured by metric, as in plot_pq; the group by line style
+            ax.plot(values, ys[label], style, label=label, ms=4, color=model_colour(("pq", "sq", "rq").index(metric)))
+        ax.axvline(getattr(cfg, key), color="0.6", ls="--", lw=0.8, label="the default setting")
+        unit = " (fraction of the mask still free)"
+        if key == "stuff_min_area":  # areas grow by factors: linear up to the first non-zero value, then log 2
+            linthresh = min([v for v in values if v > 0] or [1])
+            ax.set_xscale("symlog", base=2, linthresh=linthresh, linscale=1)
+            ax.set_xlim(-0.3 * linthresh, max(values) * 1.3)
+            ax.set_xticks(values, [f"{v:g}" for v in values])
+            ax.minorticks_off()
+            unit = f" (a class's pixels in one image; log scale above {linthresh:g})"
+        ax.set_xlabel(key + unit)
         ax.set_ylabel("score")
         ax.grid(alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
@@ -174,21 +300,26 @@ def show_fusion(raws: Sequence[dict], scenes: Sequence[dict], cfg: FusionConfig,
         the matplotlib figure.
     """
     summary = evaluate_fusion(raws, scenes, cfg)
-    pan, segs = fuse_panoptic(raws[index]["semantic"], raws[index], cfg)
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
-    scene = scenes[index]
-    for ax, img, name in zip(axes, (hwc(scene["image"]), colour_panoptic(pan, matched_segment_ids(pan, scene["masks"])),
-                                    colour_panoptic(scene["panoptic"], scene_thing_ids(scene))),
+    raw, scene = raws[index], scenes[index]
+    pan, segs = fuse_panoptic(raw["semantic"], raw, cfg)
+    fused_pic, _, true_classes = _fused_panel(raw, pan, scene, cfg)
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4))
+    truth = colour_panoptic(scene["panoptic"], scene_thing_ids(scene))
+    for ax, img, name in zip(axes, (hwc(scene["image"]), fused_pic, truth),
                              (f"scene {index}", f"fused: {len(segs)} segments", "ground truth")):
         ax.imshow(img, interpolation="nearest")
         ax.set_title(name, fontsize=9)
         ax.axis("off")
+    labels = [(axes[1], label_things(axes[1], pan, fused_pic, true_classes)),
+              (axes[2], label_things(axes[2], scene["panoptic"], truth))]
     pq = {group: summary[group]["pq"] for group in ("all", "things", "stuff")}
     fig.suptitle(f"overlap {cfg.overlap_threshold:.2f}, stuff min {cfg.stuff_min_area}: PQ over {len(scenes)} "
                  f"scenes {pq['all']:.3f} (things {pq['things']:.3f}, stuff {pq['stuff']:.3f})", fontsize=10)
     fig.text(0.5, 0.01, "black: void (no segment); a thing takes the colour of the true object it matches, dark grey "
-             "if none", ha="center", fontsize=8)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+             f"if none;\non each thing: its class, {WRONG_CLASS_MARK} when not the class of the true object it matches",
+             ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    spread_labels(fig, labels)
     return fig
 
 
@@ -230,72 +361,9 @@ def fusion_explorer(raws: Sequence[dict], scenes: Sequence[dict], cfg: FusionCon
     for w in (overlap, area, index):
         w.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([overlap, area, index]), out])
 
+    class Explorer(widgets.VBox):
+        def __repr__(self) -> str:  # the text a viewer without widgets shows instead of "VBox(children=..."
+            return "fusion explorer (sliders: overlap, stuff min, scene): it needs a running kernel"
 
-def show_pixel_stories(scene: dict, points: Sequence[tuple[int, int]]) -> plt.Figure:
-    """The panoptic map with a few pixels marked, and what each task stores at those pixels.
-
-    Args:
-        scene: a scene dict.
-        points: (row, col) pixels to mark.
-
-    Returns:
-        the matplotlib figure (the table of values is in the right panel).
-    """
-    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1, 1.6]})
-    ax.imshow(colour_panoptic(scene["panoptic"], scene_thing_ids(scene)), interpolation="nearest")
-    rows = []
-    for k, (y, x) in enumerate(points, start=1):
-        ax.plot(x, y, "wo", ms=9, mec="k")
-        ax.text(x, y, str(k), ha="center", va="center", fontsize=7)
-        cls = int(scene["semantic"][y, x])
-        seg = int(scene["panoptic"][y, x])
-        inst = "-" if cls in STUFF else str(next((i for i, m in enumerate(scene["masks"]) if m[y, x]), "-"))
-        kind = "thing" if cls in THINGS else "stuff"
-        rows.append([str(k), f"({y}, {x})", f"{cls} = {CLASSES[cls]} ({kind})", inst, str(seg)])
-    ax.set_title("panoptic map", fontsize=9)
-    ax.axis("off")
-    ax_t.axis("off")
-    table = ax_t.table(cellText=rows, colLabels=["#", "pixel\n(row, col)", "semantic:\nclass", "instance:\nmask #",
-                                                 "panoptic:\nsegment id"], loc="center", cellLoc="center",
-                       colWidths=[0.06, 0.18, 0.32, 0.18, 0.22])
-    table.auto_set_font_size(False)
-    table.set_fontsize(8)
-    table.scale(1, 2.0)
-    fig.tight_layout()
-    return fig
-
-
-def show_toy_panoptic(maps: dict[str, torch.Tensor]) -> plt.Figure:
-    """Small panoptic maps drawn cell by cell, each cell marked with its class id ("v" for void), with a key.
-
-    Args:
-        maps: title -> (H, W) panoptic ids (``class * 1000 + instance``, 0 = void), a few pixels each.
-
-    Returns:
-        the matplotlib figure.
-    """
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps), 3.0), squeeze=False)
-    key: dict[str, tuple] = {}
-    for ax, (name, m) in zip(axes[0], maps.items()):
-        pic = colour_panoptic(m)  # (H, W, 3) uint8
-        ax.imshow(pic, interpolation="nearest")
-        for (y, x), v in zip(torch.cartesian_prod(torch.arange(m.shape[0]), torch.arange(m.shape[1])).tolist(),
-                             m.flatten().tolist()):
-            colour = tuple(pic[y, x].tolist())
-            ink = [c / 255 for c in text_colour(colour)]
-            ax.text(x, y, v // LABEL_DIVISOR if v else "v", ha="center", va="center", fontsize=8, color=ink)
-            what = ("v = void (unlabelled)" if v == 0 else
-                    f"{v // LABEL_DIVISOR} = {CLASSES[v // LABEL_DIVISOR]}"
-                    + (f" (segment {v})" if v // LABEL_DIVISOR in THINGS else ""))
-            key.setdefault(what, tuple(c / 255 for c in colour))
-        ax.set_xticks([x - 0.5 for x in range(1, m.shape[1])], minor=True)
-        ax.set_yticks([y - 0.5 for y in range(1, m.shape[0])], minor=True)
-        ax.grid(which="minor", color="0.6", lw=0.5)
-        ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
-        ax.set_title(name, fontsize=9)
-    handles = [Patch(facecolor=c, edgecolor="0.4", label=label) for label, c in sorted(key.items())]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06 * ((len(handles) + 2) // 3), 1, 1))
-    return fig
+    return Explorer([widgets.HBox([overlap, area, index]), out])
