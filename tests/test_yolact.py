@@ -222,7 +222,8 @@ def test_failure_breakdown_and_the_comparison_table():
     r = failure_breakdown([perfect], [target], small_area=20)
     assert r["all objects"] == {"objects": 3, "found": 1.0, "exact": 1.0, "mean_iou": 1.0}
     assert r["touching a same-class object"]["objects"] == 2 and r["small (< 20 px)"]["objects"] == 1
-    assert r["the others"]["objects"] == 0 and r["the others"]["found"] == 0.0
+    none = r["neither touching nor small"]
+    assert none["objects"] == 0 and none["found"] == 0.0
     wrong_class = {**perfect, "labels": torch.tensor([4, 6, 5])}
     assert failure_breakdown([wrong_class], [target], small_area=20)["all objects"]["found"] == pytest.approx(2 / 3)
     nothing = {"masks": torch.zeros(0, 1, 20, 20), "labels": torch.zeros(0, dtype=torch.long), "scores": torch.zeros(0)}
@@ -231,6 +232,32 @@ def test_failure_breakdown_and_the_comparison_table():
            "latency_ms": 12.34, "training_s": float("nan")}
     table = instance_table_markdown({"a": row})
     assert "| a | 0.800 | 0.900 | 0.850 | 0.700 | 0.600 | 1,234 | 12.3 | unknown |" in table
+    noted = instance_table_markdown({"b": {**row, "training_s": 83.94, "training_note": "reference, another machine"}})
+    assert "| 12.3 | 83.9 (reference, another machine) |" in noted
+
+
+def test_a_reference_checkpoints_training_time_says_where_it_was_measured(tmp_path, monkeypatch):
+    from course_utils.train.compare_instances import checkpoint_training, training_time_sentence
+
+    monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path / "mine"))
+    monkeypatch.setenv("COURSE_REFERENCE", str(tmp_path / "reference"))
+    history = {"steps": [], "epochs": [], "total_steps": 10, "total_time_s": 83.9, "stopped_early": None}
+    made_by = {"cpu": "Some CPU", "threads": 2, "date": "2026-01-01 10:00 UTC", "train_s": 83.9}
+    reference = tmp_path / "reference" / "maskrcnn.pt"
+    reference.parent.mkdir()
+    torch.save({"model": {}, "history": history, "made_by": made_by}, reference)
+    info = checkpoint_training(str(reference))
+    assert info["reference"] and info["whole_schedule"] and info["seconds"] == pytest.approx(83.9)
+    said = training_time_sentence("Mask R-CNN", info)
+    assert "make checkpoints" in said and "Some CPU" in said and "not on this machine" in said, said
+    mine = tmp_path / "mine" / "maskrcnn.pt"
+    mine.parent.mkdir()
+    torch.save({"model": {}, "history": {**history, "stopped_early": "max_minutes"}}, mine)
+    info = checkpoint_training("maskrcnn")
+    assert not info["reference"] and info["whole_schedule"] is False
+    said = training_time_sentence("Mask R-CNN", info)
+    assert "cut short by its time budget" in said and "make checkpoints" not in said, said
+    assert "no training time" in training_time_sentence("Mask R-CNN", checkpoint_training(None))
 
 
 def test_loss_weights_name_the_terms_the_model_returns(batch):

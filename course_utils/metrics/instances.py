@@ -201,7 +201,9 @@ def failure_breakdown(predictions: list[dict], targets: list[dict], score_thresh
 
     Each true object gets the best mask IoU among the confident predictions (score >= ``score_thresh``,
     masks > 0.5) of its own class. Groups: every object, objects touching a same-class object,
-    small objects (fewer than ``small_area`` visible pixels), and the rest.
+    small objects (fewer than ``small_area`` visible pixels), and those that are neither. The touching and
+    the small groups overlap (a small object can touch one of its class), so the three group counts after
+    "all objects" can add up to more than it.
 
     Args:
         predictions: torchvision-format outputs (``masks`` (K, 1, H, W) probabilities, ``labels``, ``scores``).
@@ -231,7 +233,7 @@ def failure_breakdown(predictions: list[dict], targets: list[dict], score_thresh
     best, touching, small = (np.concatenate(x) if x else np.zeros(0) for x in (best, touching, small))
     touching, small = touching.astype(bool), small.astype(bool)
     groups = {"all objects": np.ones(len(best), bool), "touching a same-class object": touching,
-              f"small (< {small_area} px)": small, "the others": ~touching & ~small}
+              f"small (< {small_area} px)": small, "neither touching nor small": ~touching & ~small}
     out = {}
     for name, sel in groups.items():
         b = best[sel]

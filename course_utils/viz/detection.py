@@ -35,6 +35,9 @@ LOSS_NAMES: dict[str, str] = {
 def plot_loss_terms(history, smooth: int = 5, names: dict[str, str] | None = None) -> plt.Figure:
     """One panel per loss term (and the total) against the training step.
 
+    Each panel draws the logged values (thin) and their moving average (thick); a key under the panels says so.
+    A term that falls by a factor of 2 or more gets a log axis, a flatter one a linear axis; each y label says which.
+
     Args:
         history: a ``training.History`` whose ``steps`` rows hold the loss terms.
         smooth: moving-average window (in logged rows) drawn over the raw curve.
@@ -54,17 +57,24 @@ def plot_loss_terms(history, smooth: int = 5, names: dict[str, str] | None = Non
     steps = [r["step"] for r in rows]
     for ax, key in zip(axes.flat, keys):
         vals = torch.tensor([r.get(key, math.nan) for r in rows], dtype=torch.float64)
-        ax.plot(steps, vals, lw=0.8, alpha=0.4, color="tab:blue")
+        ax.plot(steps, vals, lw=0.8, alpha=0.4, color="tab:blue", label="logged value")
         if len(vals) >= smooth > 1:
             kernel = torch.ones(1, 1, smooth, dtype=torch.float64) / smooth
             sm = torch.nn.functional.conv1d(vals.view(1, 1, -1), kernel).view(-1)  # (len - smooth + 1,)
-            ax.plot(steps[smooth - 1:], sm, lw=1.6, color="tab:blue")
+            ax.plot(steps[smooth - 1:], sm, lw=1.6, color="tab:blue", label=f"moving average of {smooth} logged values")
         ax.set_title(names.get(key, "total loss (weighted sum)"), fontsize=9)
         ax.set_xlabel("step", fontsize=8)
-        plain_log_axis(ax)
+        seen = vals[torch.isfinite(vals) & (vals > 0)]
+        if len(seen) and float(seen.max()) >= 2 * float(seen.min()):  # a log axis where the loss falls 2x or more
+            plain_log_axis(ax)
+            ax.set_ylabel("loss (log scale)", fontsize=8)
+        else:  # a narrower range reads better (and keeps its tick labels) on a linear axis
+            ax.set_ylabel("loss", fontsize=8)
         ax.grid(alpha=0.3, which="both")
         ax.tick_params(which="both", labelsize=7)
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.3 / fig.get_figheight(), 1, 1))
     return fig
 
 
@@ -238,13 +248,14 @@ def show_detections(images: Sequence[torch.Tensor], preds: Sequence[dict], targe
         found = None  # with the truth: each detection takes the colour of the true object it matches
         if targets is not None:
             found = matched_numbers(k["masks"].bool(), targets[j]["masks"].bool())
-        pic = draw_instances(img, k["masks"], k["boxes"], k["labels"], k["scores"], scale=scale, colour_ids=found)
+        pic = draw_instances(img, k["masks"], k["boxes"], k["labels"], k["scores"], scale=scale, colour_ids=found,
+                             labels_off_masks=True)  # labels cover as little of any object as they can
         axes[0, j].imshow(hwc(pic))
         axes[0, j].set_title(f"predicted: {len(k['labels'])} objects", fontsize=9)
         axes[0, j].axis("off")
         if targets is not None:
             t = targets[j]
-            pic = draw_instances(img, t["masks"], t["boxes"], t["labels"], scale=scale)
+            pic = draw_instances(img, t["masks"], t["boxes"], t["labels"], scale=scale, labels_off_masks=True)
             axes[1, j].imshow(hwc(pic))
             axes[1, j].set_title(f"ground truth: {len(t['labels'])} objects", fontsize=9)
             axes[1, j].axis("off")
