@@ -226,8 +226,9 @@ def show_detections(images: Sequence[torch.Tensor], preds: Sequence[dict], targe
                     score_thresh: float = 0.5, mask_thresh: float = 0.5, scale: int = 3) -> plt.Figure:
     """Predicted instances (mask, box, class and score) per image, above the ground truth.
 
-    With ``targets``, a detection matched to a true object (mask IoU above 0.5) has that object's colour;
-    a duplicate or a false alarm has a colour no true object of the image has.
+    With ``targets``, a detection matched to a true object of its class (mask IoU above 0.5, in score
+    order, as COCO counts true positives) has that object's colour; a duplicate, a false alarm or a
+    detection of the wrong class has the dark grey no true object has.
 
     Args:
         images: (3, H, W) float images.
@@ -247,7 +248,8 @@ def show_detections(images: Sequence[torch.Tensor], preds: Sequence[dict], targe
         k = keep_confident(p, score_thresh, mask_thresh)
         found = None  # with the truth: each detection takes the colour of the true object it matches
         if targets is not None:
-            found = matched_numbers(k["masks"].bool(), targets[j]["masks"].bool())
+            found = matched_numbers(k["masks"].bool(), targets[j]["masks"].bool(), labels=k["labels"],
+                                    true_labels=targets[j]["labels"], scores=k["scores"])  # as COCO counts them
         pic = draw_instances(img, k["masks"], k["boxes"], k["labels"], k["scores"], scale=scale, colour_ids=found,
                              labels_off_masks=True)  # labels cover as little of any object as they can
         axes[0, j].imshow(hwc(pic))
@@ -259,8 +261,9 @@ def show_detections(images: Sequence[torch.Tensor], preds: Sequence[dict], targe
             axes[1, j].imshow(hwc(pic))
             axes[1, j].set_title(f"ground truth: {len(t['labels'])} objects", fontsize=9)
             axes[1, j].axis("off")
-    key = ("\ncolour: the true object a detection matches (mask IoU > 0.5); dark grey: it matches none (a duplicate "
-           "or a false alarm)") if targets is not None else ""
+    key = ("\ncolour: the true object of its class a detection matches (mask IoU > 0.5, the surest first, as COCO "
+           "counts);\ndark grey: it matches none (a duplicate, a false alarm or the wrong class)"
+           ) if targets is not None else ""
     fig.suptitle(f"score >= {score_thresh:.2f}, mask probability > {mask_thresh:.2f}{key}", fontsize=9)
     fig.tight_layout()
     return fig

@@ -37,16 +37,23 @@ def _rgb(i: int) -> tuple[float, float, float]:
     return tuple(c / 255 for c in instance_colour(i))
 
 
-def _numbers(det: dict, drawn: list[int], true_masks: torch.Tensor | None) -> dict[int, int]:
+def _numbers(det: dict, drawn: list[int], true_masks: torch.Tensor | None,
+             true_labels: torch.Tensor | None = None) -> dict[int, int]:
     """The colour number of each drawn detection (index into ``det``): the true object it matches, else -1.
 
     Only the drawn detections take part in the one-to-one match (as in ``show_detections``, which matches
     the confident ones it draws), so a duplicate that is not drawn cannot take a drawn detection's object
-    and leave it grey. Without ``true_masks``: numbered by rank.
+    and leave it grey. With ``true_labels`` the match is COCO's (``matched_numbers``): a detection only
+    matches an object of its own class, the surest first. Without ``true_masks``: numbered by rank.
     """
     if true_masks is None or not drawn:
         return {i: r for r, i in enumerate(drawn)}
-    numbers = matched_numbers(det["masks"][drawn, 0] > 0.5, true_masks.bool())
+    masks = det["masks"][drawn, 0] > 0.5
+    if true_labels is None:
+        numbers = matched_numbers(masks, true_masks.bool())
+    else:
+        numbers = matched_numbers(masks, true_masks.bool(), labels=det["labels"][drawn], true_labels=true_labels,
+                                  scores=det["scores"][drawn])
     return dict(zip(drawn, numbers))
 
 
@@ -54,9 +61,9 @@ def _colour_key(fig: plt.Figure, matched: bool, what: str = "box") -> None:
     """A key under the figure: what a drawn detection's colour means."""
     if matched:
         handles = [Patch(facecolor="none", edgecolor="none",
-                         label=f"{what} colour: the true object the detection matches (mask IoU > 0.5)"),
+                         label=f"{what} colour: the true object of its class the detection matches (mask IoU > 0.5)"),
                    Patch(facecolor=[c / 255 for c in UNMATCHED_COLOUR],
-                         label="dark grey: it matches no true object (a duplicate or a false alarm)")]
+                         label="dark grey: it matches none (a duplicate, a false alarm or the wrong class)")]
     else:
         handles = [Patch(facecolor="none", edgecolor="none", label=f"{what} colour: the detection's rank")]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
@@ -110,7 +117,7 @@ def show_prototypes(rec: dict, image: torch.Tensor, columns: int = 8) -> plt.Fig
 
 
 def show_assembly(rec: dict, image: torch.Tensor, indices: tuple[int, ...] = (0, 1),
-                  true_masks: torch.Tensor | None = None) -> plt.Figure:
+                  true_masks: torch.Tensor | None = None, true_labels: torch.Tensor | None = None) -> plt.Figure:
     """Per detection: its box, its k coefficients, the combined mask before the crop, and after it.
 
     Args:
@@ -119,6 +126,7 @@ def show_assembly(rec: dict, image: torch.Tensor, indices: tuple[int, ...] = (0,
         indices: which detections (0 = highest score) to show, one row each.
         true_masks: the scene's (N, H, W) masks: a detection then takes the colour of the true object it
             matches among the rows drawn, as in every detection figure (without them: colours by rank).
+        true_labels: the scene's (N,) classes: then a detection only matches an object of its class.
 
     Returns:
         the figure.
@@ -131,7 +139,7 @@ def show_assembly(rec: dict, image: torch.Tensor, indices: tuple[int, ...] = (0,
         return fig
     fig, axes = plt.subplots(len(indices), 4, figsize=(10, 2.5 * len(indices) + 0.4), squeeze=False,
                              gridspec_kw={"width_ratios": [1, 1.6, 1, 1]})
-    numbers = _numbers(det, indices, true_masks)
+    numbers = _numbers(det, indices, true_masks, true_labels)
     for row, i in enumerate(indices):
         colour = _rgb(numbers[i])
         box, label, score = det["boxes"][i], int(det["labels"][i]), float(det["scores"][i])
@@ -168,7 +176,7 @@ def _coefficient_bars(ax: plt.Axes, coef: torch.Tensor, colour) -> None:
 
 
 def show_two_families(maskrcnn_insp, rec: dict, image: torch.Tensor, max_objects: int = 4,
-                      true_masks: torch.Tensor | None = None) -> plt.Figure:
+                      true_masks: torch.Tensor | None = None, true_labels: torch.Tensor | None = None) -> plt.Figure:
     """Mask R-CNN's small mask per box (top row) beside the one-stage model's shared prototypes (bottom row).
 
     Args:
@@ -178,6 +186,7 @@ def show_two_families(maskrcnn_insp, rec: dict, image: torch.Tensor, max_objects
         max_objects: at most this many of Mask R-CNN's masks and of the prototypes are shown.
         true_masks: the scene's (N, H, W) masks, to colour each drawn box as the true object it matches
             (among the boxes drawn).
+        true_labels: the scene's (N,) classes: then a box only matches an object of its class.
 
     Returns:
         the figure.
@@ -188,7 +197,7 @@ def show_two_families(maskrcnn_insp, rec: dict, image: torch.Tensor, max_objects
     cols = 1 + max(max_objects, 1)
     fig, axes = plt.subplots(2, cols, figsize=(1.9 * cols, 5.1), squeeze=False)
     _image(axes[0, 0], image, "Mask R-CNN: a mask\nper detected box")
-    numbers = _numbers(det, list(range(n)), true_masks)
+    numbers = _numbers(det, list(range(n)), true_masks, true_labels)
     for j in range(n):
         _box(axes[0, 0], det["boxes"][j], _rgb(numbers[j]))
     for j in range(max_objects):
