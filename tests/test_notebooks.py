@@ -48,10 +48,13 @@ def _check_unet_deeplab(nb: nbformat.NotebookNode) -> None:
     text = _text_outputs(nb)
     record = find_headline(nb)
     assert record is not None and record["name"].startswith("U-Net val mIoU"), record
-    verdicts = re.findall(r"^(U-Net|DeepLab): mIoU ([0-9.]+) after .*FCN-8s after the same time: ([0-9.]+) .*-> (.*)$",
-                          text, flags=re.M)
+    verdicts = re.findall(r"^(U-Net|DeepLab): mIoU ([0-9.]+) after .*FCN-8s after the same time: ([0-9.]+|none) .*-> "
+                          r"(.*)$", text, flags=re.M)
     assert {v[0] for v in verdicts} == {"U-Net", "DeepLab"}, text[-3000:]
     for name, ours, fcn, verdict in verdicts:
+        if fcn == "none":  # done before the FCN-8s's first validation (a fast machine): nothing to compare with
+            assert verdict.startswith("no verdict"), (name, verdict)
+            continue
         assert float(ours) >= float(fcn) and verdict == "at least as good", (name, ours, fcn, verdict)
     trainings = {name: c for c in nb.cells for name, call in (("U-Net", "train_unet(unet_recipe"),
                                                             ("DeepLab", "train_deeplab(deeplab_recipe"))

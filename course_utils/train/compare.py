@@ -1,6 +1,7 @@
 """Comparing trained segmentation models on the same scenes: quality, size and speed (lesson 04's table).
 
 * ``miou_at_time``: a model's validation mIoU after a given amount of training time, from its history;
+* ``same_time_verdict``: lesson 04's bar, a new model against the FCN-8s after the same training time, in words;
 * ``ms_per_training_step`` and ``latency_ms``: timed on the machine at hand (a few repeats, median);
 * ``comparison_row``: one table row (mIoU, thing-class mIoU, boundary-band mIoU, parameters, timings).
 """
@@ -33,6 +34,15 @@ def training_seconds(history) -> list[tuple[float, float]]:
     return out
 
 
+def _as_history(history):
+    """A ``History`` from a ``History`` or its ``to_dict()``."""
+    if isinstance(history, dict):
+        from .history import History
+
+        return History(**{k: v for k, v in history.items() if k in ("steps", "epochs")})
+    return history
+
+
 def miou_at_time(history, seconds: float) -> tuple[float, float] | None:
     """The last validation mIoU reached within ``seconds`` of training.
 
@@ -43,12 +53,46 @@ def miou_at_time(history, seconds: float) -> tuple[float, float] | None:
     Returns:
         (the epoch's training time, its mIoU), or None when no epoch ended within ``seconds``.
     """
-    if isinstance(history, dict):
-        from .history import History
-
-        history = History(**{k: v for k, v in history.items() if k in ("steps", "epochs")})
-    points = [p for p in training_seconds(history) if p[0] <= seconds]
+    points = [p for p in training_seconds(_as_history(history)) if p[0] <= seconds]
     return points[-1] if points else None
+
+
+def same_time_verdict(name: str, miou: float, seconds: float, fcn_history: dict, fcn_final_miou: float,
+                      timed: str = "") -> tuple[bool | None, str]:
+    """Lesson 04's bar: a model's mIoU against the FCN-8s's after the same training time, as one printed line.
+
+    The FCN-8s's value is its last validation within ``seconds`` (``miou_at_time``), or its final mIoU when
+    its whole run was shorter. When the model finished before the FCN-8s's first validation, there is no
+    FCN-8s value that early, and the line says so instead of giving a verdict.
+
+    Args:
+        name: the model ("U-Net"); miou: its validation mIoU; seconds: its training seconds.
+        fcn_history: the FCN-8s's history as a dict with ``epochs`` (``time_s``, ``elapsed_s``, ``miou``).
+        fcn_final_miou: the FCN-8s's mIoU on the same validation scenes as ``miou``.
+        timed: where the FCN-8s's seconds were measured, a few words for the line ("timed in lesson 03's run").
+
+    Returns:
+        (True when at least as good, False when worse, None when there is nothing to compare with; the line:
+        "U-Net: mIoU 0.929 after 85 s of training; FCN-8s after the same time: 0.910 (...) -> at least as good").
+    """
+    where = f", {timed}" if timed else ""
+    head = f"{name}: mIoU {miou:.3f} after {seconds:.0f} s of training; FCN-8s after the same time: "
+    epochs = fcn_history.get("epochs") or []
+    validations = [e for e in epochs if "miou" in e]
+    if not validations:
+        return None, head + "none (its checkpoint holds no training history) -> no verdict"
+    total = sum(e.get("time_s", 0.0) for e in epochs)
+    if seconds >= total:
+        fcn, how = fcn_final_miou, f"its final mIoU: its whole run took {total:.0f} s{where}"
+    else:
+        at = miou_at_time(fcn_history, seconds)
+        if at is None:
+            first = training_seconds(_as_history(fcn_history))[0]
+            return None, head + (f"none (its first validation came after {first[0]:.0f} s{where}) -> no verdict: "
+                                 "no FCN-8s value that early")
+        fcn, how = at[1], f"its validation after {at[0]:.0f} s{where}"
+    ok = miou >= fcn
+    return ok, head + f"{fcn:.3f} ({how}) -> {'at least as good' if ok else 'WORSE'}"
 
 
 def _median_ms(fn: Callable[[], None], repeats: int) -> float:

@@ -202,8 +202,11 @@ def bottom_up_predictions(scenes: Sequence[dict]) -> list[dict] | None:
 
 
 def semantic_fcn_for_comparison(device: torch.device | str | None = None, name: str = "fcn8s",
-                                fast: FastSemanticConfig = FastSemanticConfig()) -> tuple[FCN, str, dict]:
+                                fast: FastSemanticConfig = FastSemanticConfig()) -> tuple[FCN, str, dict, str]:
     """``semantic_fcn`` plus the training history saved with the checkpoint it used (lesson 04's comparison).
+
+    The history's seconds were measured where that checkpoint was trained: for the course's reference,
+    on the machine that ran ``make checkpoints`` (its ``made_by``), which the sentence then names.
 
     Args:
         device: where to put (and train) the model.
@@ -211,10 +214,21 @@ def semantic_fcn_for_comparison(device: torch.device | str | None = None, name: 
         fast: how to train the stand-in when lesson 03's checkpoint is missing.
 
     Returns:
-        (model in eval mode, the sentence saying which checkpoint it is, its history as a dict with
-        ``epochs``; empty lists when the checkpoint holds none).
+        (model in eval mode, the sentence saying which checkpoint it is and where its training was timed,
+        its history as a dict with ``epochs`` (empty lists when the checkpoint holds none), where its seconds
+        were measured in a few words, for the lines that compare them: "timed in lesson 03's run",
+        "timed in the stand-in's run" or "timed on the machine that made the reference, not this one").
     """
     model, message = semantic_fcn(device, name, fast, live_plot=False)
     used = find_checkpoint((name, fast.checkpoint))
-    history = load_checkpoint(used).get("history") if used is not None else None
-    return model, message, history or {"steps": [], "epochs": []}
+    payload = load_checkpoint(used) if used is not None else {}
+    history = payload.get("history") or {"steps": [], "epochs": []}
+    if is_reference(used):
+        made = payload.get("made_by") or {}
+        machine = ", ".join(str(made[k]) for k in ("cpu", "device") if made.get(k))
+        machine += f", {made['threads']} threads" if made.get("threads") else ""
+        machine += f", {made['date']}" if made.get("date") else ""
+        message += (f" Its training times were measured on the machine that made it ({machine or 'not recorded'}), "
+                    "not on this one.")
+        return model, message, history, "timed on the machine that made the reference, not this one"
+    return model, message, history, "timed in lesson 03's run" if used == name else "timed in the stand-in's run"

@@ -1,4 +1,5 @@
-"""Figures of lesson 04 (U-Net and DeepLab): skips, dilated taps, gridding, ASPP, output strides, losses."""
+"""Figures of lesson 04 (U-Net and DeepLab): skips, dilated taps, gridding, ASPP, output strides, training curves
+against time, losses."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib.patches import Circle, Rectangle
+from matplotlib.ticker import MaxNLocator
 
+from ..data.classes import MODEL_SERIES, model_colour, model_style
 from ..metrics.semantic import coarse_oracle, confusion_matrix, mean_iou
 from .axes import axes_or_figure
-from .scenes import colour_semantic
+from .scenes import class_patches, colour_semantic
 
 TAP_COLOUR = "0.25"  # kernel taps: dark grey (no class, instance or error colour)
-SHADES = ("0.1", "0.4", "0.65", "0.85", "0.55")  # one grey per series (models, losses, rates): colours stay classes'
+SHADES = ("0.1", "0.4", "0.65", "0.85", "0.55")  # one grey per series (losses, rates): colours stay classes'
 HATCHES = ("", "//", "..", "xx", "\\\\")
-STYLES = ("-", "--", ":", "-.")
 
 
 def show_skip_shapes(fcn_shapes: list[tuple[str, tuple]], unet_shapes: list[tuple[str, tuple]]):
@@ -169,7 +171,11 @@ def show_aspp_rates(feature_size: int, rates: tuple[int, ...], centre: tuple[int
 
 
 def show_output_strides(target: torch.Tensor, strides: tuple[int, ...] = (8, 16, 32), num_classes: int = 7):
-    """The best label map possible from class scores at each output stride (upsampled bilinearly).
+    """The label map that perfect class fractions at each output stride give once upsampled bilinearly.
+
+    Each cell of the coarse grid gets the true fraction of every class in it (an oracle's scores); upsampled
+    bilinearly and arg-maxed, that shows what a coarse grid loses even when each cell is right. It is no
+    upper bound for the stride: a learned decoder or sharper scores than averages can do better.
 
     Args:
         target: int (H, W) one scene's semantic map (H, W multiples of every stride).
@@ -177,45 +183,92 @@ def show_output_strides(target: torch.Tensor, strides: tuple[int, ...] = (8, 16,
         num_classes: C.
 
     Returns:
-        the matplotlib figure; each panel's title gives that scene's mIoU at that stride.
+        the matplotlib figure; each panel's title gives that scene's mIoU at that stride, and a legend the
+        class colours.
     """
-    fig, axes = plt.subplots(1, len(strides) + 1, figsize=(3.0 * (len(strides) + 1), 3.7))
+    fig, axes = plt.subplots(1, len(strides) + 1, figsize=(3.0 * (len(strides) + 1) + 1.4, 3.7))
     axes[0].imshow(colour_semantic(target).numpy(), interpolation="nearest")
     axes[0].set_title("truth", fontsize=9)
     for ax, s in zip(axes[1:], strides):
         pred = coarse_oracle(target[None], s, num_classes)[0]  # (H, W)
         miou = mean_iou(confusion_matrix(pred, target, num_classes))
         ax.imshow(colour_semantic(pred).numpy(), interpolation="nearest")
-        ax.set_title(f"best possible at stride {s}\n(mIoU {miou:.2f})", fontsize=9)
+        ax.set_title(f"stride {s}: perfect fractions,\nbilinear upsampling: mIoU {miou:.2f}", fontsize=9)
     for ax in axes:
         ax.axis("off")
+    present = sorted(int(c) for c in torch.unique(target) if int(c) > 0)
+    axes[-1].legend(handles=class_patches(present), fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                    frameon=False, title="class colours", title_fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _series_name(name: str) -> str | None:
+    """The course model a label names ("FCN-8s encoder" -> "FCN-8s"), so it keeps that model's colour and style."""
+    return next((m for m in sorted(MODEL_SERIES, key=len, reverse=True) if name.startswith(m)), None)
 
 
 def plot_receptive_fields(tables: dict[str, list[dict]], ax=None):
     """Receptive field and stride of each model's layers (log scale), one line per model.
 
+    Each model keeps its colour and line style of every chart (``data.classes.MODEL_SERIES``). Where the
+    models share layers (the same encoder) their lines coincide, so each later line is drawn thinner, on top
+    of the ones before: all stay visible.
+
     Args:
-        tables: model name -> ``models.receptive.receptive_field_rows(...)``.
+        tables: model name (starting with a course model's name: "FCN-8s encoder") ->
+            ``models.receptive.receptive_field_rows(...)``.
         ax: axes to draw in.
 
     Returns:
         the matplotlib figure.
     """
-    fig, axes = axes_or_figure(ax, figsize=(11, 3.4), ncols=2)
+    fig, axes = axes_or_figure(ax, figsize=(11, 3.6), ncols=2)
+    n = len(tables)
     for i, (name, rows) in enumerate(tables.items()):
         steps = range(1, len(rows) + 1)
-        style = dict(marker="os^D"[i % 4], ms=4, ls=STYLES[i % 4], color=SHADES[i % 4], label=name)
+        series = _series_name(name)
+        marker, ls = model_style(i, series)[0], model_style(i, series)[1:]
+        style = dict(marker=marker, ms=4 + 3 * (n - 1 - i), lw=1.2 + 1.6 * (n - 1 - i), ls=ls,
+                     color=model_colour(i, series), label=name, zorder=2 + i)
         axes[0].plot(steps, [r["receptive_field"] for r in rows], **style)
         axes[1].plot(steps, [r["stride"] for r in rows], **style)
     axes[0].set_ylabel("receptive field (px)")
     axes[1].set_ylabel("stride of the features (px)")
     for a in axes:
-        a.set_xlabel("layer along the model's deepest path")
+        a.set_xlabel("layer number along the model's deepest path")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
         a.set_yscale("log", base=2)
         a.grid(alpha=0.3)
         a.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_miou_over_time(histories: dict, ax=None):
+    """Validation mIoU against seconds of training (not epochs), one line per model, in the models' colours.
+
+    An epoch costs models different times (and, with different batch sizes, different numbers of steps), so
+    curves compared per epoch favour the slower model; against seconds they compare like for like on one
+    machine.
+
+    Args:
+        histories: model name -> ``History`` whose epochs hold ``miou`` and ``elapsed_s`` (training seconds so
+            far, validations left out).
+        ax: axes to draw in.
+
+    Returns:
+        the matplotlib figure.
+    """
+    fig, ax = axes_or_figure(ax, figsize=(6, 3.4))
+    for k, (name, hist) in enumerate(histories.items()):
+        points = [(e["elapsed_s"], e["miou"]) for e in hist.epochs if "miou" in e and "elapsed_s" in e]
+        ax.plot(*zip(*points), model_style(k, name), color=model_colour(k, name), label=name)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("seconds of training (on this machine; one marker per epoch)")
+    ax.set_ylabel("validation mIoU")
+    ax.grid(alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     return fig
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.colors import ListedColormap
+from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Patch
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 
-from ..data.classes import CLASS_COLOURS, CLASSES, VOID
+from ..data.classes import CLASS_COLOURS, CLASSES, MODEL_COLOURS, VOID
 from ..metrics.instances import mask_iou_matrix
 from .colours import BOUNDARY_COLOUR, INTERIOR_COLOUR
 from .instances import _count_text, _off, colour_ids, masks_to_ids, matched_ids
@@ -29,12 +32,29 @@ def pixel_map_legend(ax: plt.Axes, fontsize: float = 8) -> None:
               loc="lower right")
 
 
+SMALL_BLOB = 150
+"""Pixels below which a region's class tag would cover it: the tag goes beside it, with a pointer and a ring."""
+
+
 def _label_instances(ax: plt.Axes, instances: dict) -> None:
+    """A class tag on each region; beside a small one (fewer than ``SMALL_BLOB`` pixels), so it stays visible."""
     for mask, lab in zip(instances["masks"], instances["labels"]):
         ys, xs = torch.nonzero(mask, as_tuple=True)
-        if len(xs):
-            ax.text(float(xs.float().mean()), float(ys.float().mean()), CLASSES[int(lab)][:3], fontsize=7,
-                    ha="center", va="center", bbox={"facecolor": "white", "alpha": 0.7, "pad": 0.5, "lw": 0})
+        if not len(xs):
+            continue
+        x, y, tag = float(xs.float().mean()), float(ys.float().mean()), CLASSES[int(lab)][:3]
+        box = {"facecolor": "white", "alpha": 0.8, "pad": 0.5, "lw": 0}
+        if len(xs) >= SMALL_BLOB:
+            ax.text(x, y, tag, fontsize=8, ha="center", va="center", bbox=box)
+            continue
+        size = mask.shape[-1]
+        r = max(float(xs.max() - xs.min()), float(ys.max() - ys.min())) / 2 + 3
+        ax.add_patch(Circle((x, y), r, fill=False, ls="--", lw=1.2, edgecolor="white"))
+        dx = 22.0 if x < size / 2 else -22.0  # towards the middle, where there is room for the tag
+        dy = 22.0 if y < size / 2 else -22.0
+        ax.annotate(tag, (x + (r if dx > 0 else -r) * 0.7, y + (r if dy > 0 else -r) * 0.7), (x + dx, y + dy),
+                    fontsize=8, ha="center", va="center", bbox=box,
+                    arrowprops={"arrowstyle": "-", "color": "white", "lw": 1})
 
 
 def show_bottom_up(scene: dict, result: dict, plain: dict) -> plt.Figure:
@@ -55,7 +75,7 @@ def show_bottom_up(scene: dict, result: dict, plain: dict) -> plt.Figure:
     axes[0].imshow(hwc(scene["image"]))
     _off(axes[0], f"image: {len(scene['labels'])} objects")
     axes[1].imshow(result["pixel_map"], cmap=PIXEL_MAP_COLOURS, vmin=0, vmax=2, interpolation="nearest")
-    pixel_map_legend(axes[1], fontsize=6)
+    pixel_map_legend(axes[1], fontsize=8)
     _off(axes[1], "1. FCN: background / interior / boundary")
     seed_masks = torch.from_numpy(seeds[None] == np.arange(1, int(seeds.max()) + 1)[:, None, None])
     axes[2].imshow(colour_ids(matched_ids(seed_masks, scene["masks"], min_iou=0.0)), interpolation="nearest")
@@ -63,14 +83,15 @@ def show_bottom_up(scene: dict, result: dict, plain: dict) -> plt.Figure:
     axes[3].imshow(colour_ids(matched_ids(result["masks"], scene["masks"])), interpolation="nearest")
     _label_instances(axes[3], result)
     _off(axes[3], f"3-4. grown + class vote: {len(result['labels'])} objects")
-    axes[3].set_xlabel(_count_text(result["labels"], scene["labels"]), fontsize=7)
+    axes[3].set_xlabel(_count_text(result["labels"], scene["labels"]), fontsize=8)
     axes[4].imshow(colour_ids(matched_ids(plain["masks"], scene["masks"])), interpolation="nearest")
     _label_instances(axes[4], plain)
     _off(axes[4], f"plain components of the semantic map: {len(plain['labels'])}")
-    axes[4].set_xlabel(_count_text(plain["labels"], scene["labels"]), fontsize=7)
+    axes[4].set_xlabel(_count_text(plain["labels"], scene["labels"]), fontsize=8)
     fig.text(0.5, 0.01, "colours: in panel 2., a seed takes the colour of the true object it overlaps most; in "
              "3-4. and the last, a region takes the colour of the true object it matches (mask IoU > 0.5), as in the "
-             "scene figures; a region matching none is dark grey", ha="center", fontsize=8)
+             "scene figures; a region matching none is dark grey; a dashed ring marks a small region, its tag beside "
+             "it", ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
@@ -78,11 +99,11 @@ def show_bottom_up(scene: dict, result: dict, plain: dict) -> plt.Figure:
 # (name, x: 0 top-down .. 1 bottom-up, y: 0 one-stage / real time .. 1 two-stage / accurate, in Detectron2, note)
 MODEL_MAP: list[tuple[str, float, float, bool, str]] = [
     ("Mask R-CNN (2017)", 0.12, 0.78, True, "boxes from an RPN, then class + box + mask per box"),
-    ("Cascade Mask R-CNN (2018)", 0.08, 0.95, True, "several box heads, stricter IoU each stage"),
+    ("Cascade Mask R-CNN (2018)", 0.08, 0.95, True, "a cascade of box heads, stricter IoUs"),
     ("PointRend (2020)", 0.26, 0.88, True, "Mask R-CNN + sharp masks refined point by point"),
     ("Panoptic FPN (2019)", 0.35, 0.66, True, "Mask R-CNN things + an FCN branch for stuff"),
     ("TensorMask (2019)", 0.42, 0.40, True, "dense sliding-window masks, no proposals"),
-    ("YOLACT (2019)", 0.5, 0.12, False, "on the border: masks assembled densely (prototypes x coefficients),\n"
+    ("YOLACT (2019)", 0.5, 0.12, False, "on the border: masks assembled densely (prototypes x coefficients), "
      "but a box per object crops them; one stage, real time"),
     ("SOLO (2020)", 0.7, 0.22, False, "no boxes: each grid cell predicts the mask of the object centred there"),
     ("InstanceCut / Deep Watershed (2017)", 0.86, 0.55, False, "FCN semantics + boundaries/energy, then grouping"),
@@ -94,29 +115,39 @@ MODEL_MAP: list[tuple[str, float, float, bool, str]] = [
 def show_model_map() -> plt.Figure:
     """A qualitative map of instance segmentation models: top-down vs bottom-up, two-stage vs one-stage.
 
+    The family is where a model sits (the tinted halves, named in the legend and under the axis); every marker
+    is the same charcoal, so no colour has to be decoded. Filled markers: implemented in Facebook AI
+    Research's Detectron2 library; hollow: its own code base.
+
     Returns:
-        the figure. Filled markers: implemented in Facebook AI Research's Detectron2 library.
+        the figure.
     """
-    fig, ax = plt.subplots(figsize=(11, 6.2))
-    ax.axvspan(-0.02, 0.5, color="tab:blue", alpha=0.06)
-    ax.axvspan(0.5, 1.05, color="tab:green", alpha=0.06)
+    fig, ax = plt.subplots(figsize=(12.5, 7.0))
+    left, right = -0.5, 1.5  # two equal halves, wide enough that every caption stays inside its model's half
+    top_down, bottom_up = (0.86, 0.9, 1.0), (0.88, 0.96, 0.88)  # pale tints of the two halves, behind everything
+    ax.axvspan(left, 0.5, color=top_down, zorder=0)
+    ax.axvspan(0.5, right, color=bottom_up, zorder=0)
+    ink = tuple(v / 255 for v in MODEL_COLOURS[0])  # charcoal
     for name, x, y, d2, note in MODEL_MAP:
-        colour = "tab:blue" if x < 0.5 else "tab:green" if x > 0.5 else "0.35"  # grey: between the families
-        ax.plot(x, y, "o", ms=11, color=colour, mfc=colour if d2 else "white", mew=2)
-        ax.annotate(f"{name}\n{note}", (x, y), xytext=(9, -3), textcoords="offset points", fontsize=7.5,
-                    va="top", wrap=True)
-    ax.set_xlim(-0.02, 1.35)
-    ax.set_ylim(0.0, 1.08)
-    ax.set_xticks([0.2, 0.75])
+        ax.plot(x, y, "o", ms=12, color=ink, mfc=ink if d2 else "white", mew=2, zorder=3)
+        text = "\n".join([name, *textwrap.wrap(note, 38)])
+        side = -1 if x < 0.5 else 1  # top-down captions to the left of their marker, the others to the right
+        ax.annotate(text, (x, y), xytext=(10 * side, -3), textcoords="offset points", fontsize=9, va="top",
+                    ha="right" if side < 0 else "left", zorder=3)
+    ax.set_xlim(left, right)
+    ax.set_ylim(-0.05, 1.08)  # room under YOLACT for its caption
+    ax.set_xticks([0.0, 1.0])
     ax.set_xticklabels(["top-down / R-CNN-driven:\nfind boxes, then a mask per box",
-                        "bottom-up / FCN-driven:\nlabel pixels, then group them into objects"], fontsize=9)
+                        "bottom-up / FCN-driven:\nlabel pixels, then group them into objects"], fontsize=10)
     ax.set_yticks([0.12, 0.85])
     ax.set_yticklabels(["one stage\n(fast, real time)", "two stages\n(proposals, then heads:\nslower, precise)"],
-                       fontsize=9)
-    ax.plot([], [], "o", color="0.3", ms=9, label="in Detectron2 (FAIR's library)")
-    ax.plot([], [], "o", color="0.3", mfc="white", ms=9, mew=2, label="own code base")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title("A map of instance segmentation models (qualitative positions)", fontsize=11)
+                       fontsize=10)
+    handles = [Patch(color=top_down, label="top-down family"), Patch(color=bottom_up, label="bottom-up family"),
+               Line2D([], [], ls="", marker="o", ms=10, color=ink, label="in Detectron2 (FAIR's library)"),
+               Line2D([], [], ls="", marker="o", ms=10, color=ink, mfc="white", mew=2, label="own code base")]
+    ax.legend(handles=handles, loc="upper right", fontsize=9, framealpha=0.95)
+    ax.set_title("A map of instance segmentation models (qualitative positions; on the line between the halves: "
+                 "a bit of both)", fontsize=11)
     fig.tight_layout()
     return fig
 

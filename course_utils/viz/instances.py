@@ -8,11 +8,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.patches import Patch, Polygon, Rectangle
+from matplotlib.patches import Circle, Patch, Polygon, Rectangle
+from scipy import ndimage as ndi
 
 from ..data.annotations import mask_to_polygons, rle_runs
 from ..data.classes import CLASS_COLOURS, CLASSES, LABEL_DIVISOR, STUFF, THINGS
-from ..metrics.instances import mask_iou_matrix
+from ..metrics.instances import MIN_PIECE, mask_iou_matrix
 from .colours import BOUNDARY_COLOUR, instance_colour
 from .scenes import colour_semantic, draw_instances, hwc, instance_colours
 
@@ -193,6 +194,9 @@ def show_count_failure(scene: dict, semantic: torch.Tensor, instances: dict, sou
 def show_stuff_and_things(scene: dict) -> plt.Figure:
     """Stuff (one segment per class, uncountable) next to things (one segment per object).
 
+    Each panel leaves the other kind's pixels black (the void colour: "not in this view"), with a legend entry
+    saying so; dark grey stays what it is in every instance figure, a prediction matching no true object.
+
     Args:
         scene: a scene dict.
 
@@ -200,17 +204,18 @@ def show_stuff_and_things(scene: dict) -> plt.Figure:
         the figure.
     """
     sem = scene["semantic"]
-    stuff = colour_semantic(torch.where(torch.isin(sem, torch.tensor(THINGS)), 0, sem)).numpy().copy()
-    stuff[(sem[..., None] >= THINGS[0]).expand(-1, -1, 3).numpy()] = 60
+    stuff = colour_semantic(torch.where(torch.isin(sem, torch.tensor(THINGS)), 0, sem)).numpy()  # things: void
     things = colour_ids(masks_to_ids(scene["masks"]))
+    void = np.array(CLASS_COLOURS[0]) / 255
     fig, axes = plt.subplots(1, 3, figsize=(11.5, 4))
     axes[0].imshow(hwc(scene["image"]))
     _off(axes[0], "image")
     axes[1].imshow(stuff, interpolation="nearest")
     present = [c for c in STUFF if bool((sem == c).any())]
     _off(axes[1], f"stuff: {len(present)} regions, one per class (no 'second sky')")
-    axes[1].legend(handles=[Patch(color=np.array(CLASS_COLOURS[c]) / 255, label=CLASSES[c]) for c in present],
-                   fontsize=7, loc="lower right")
+    handles = [Patch(color=np.array(CLASS_COLOURS[c]) / 255, label=CLASSES[c]) for c in present]
+    axes[1].legend(handles=handles + [Patch(facecolor=void, edgecolor="0.6", label="thing pixels (not stuff)")],
+                   fontsize=8, loc="lower right")
     axes[2].imshow(things, interpolation="nearest")
     _off(axes[2], f"things: {len(scene['labels'])} objects, each its own id (object 0, 1, ...)")
     for k, (mask, lab) in enumerate(zip(scene["masks"], scene["labels"])):  # numbered as the printed "object k"
@@ -219,6 +224,8 @@ def show_stuff_and_things(scene: dict) -> plt.Figure:
             continue
         axes[2].text(float(xs.float().mean()), float(ys.float().mean()), f"{CLASSES[int(lab)]} #{k}", fontsize=8,
                      ha="center", va="center", color="black", bbox={"facecolor": "white", "alpha": 0.7, "pad": 1})
+    axes[2].legend(handles=[Patch(facecolor=void, edgecolor="0.6", label="stuff pixels (no thing)")], fontsize=8,
+                   loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -295,8 +302,23 @@ def show_rle(mask: torch.Tensor | np.ndarray) -> plt.Figure:
     return fig
 
 
+def _pieces(mask: torch.Tensor) -> list[tuple[float, float, float]]:
+    """(x, y, radius) of each visible piece of a mask with at least ``MIN_PIECE`` pixels (``scene_traits``'s rule)."""
+    labels, n = ndi.label(mask.cpu().numpy())
+    out = []
+    for k in range(1, n + 1):
+        ys, xs = np.nonzero(labels == k)
+        if len(xs) >= MIN_PIECE:
+            out.append((float(xs.mean()), float(ys.mean()), float(max(np.ptp(xs), np.ptp(ys))) / 2 + 4))
+    return out
+
+
 def show_hard_cases(examples: list[tuple[dict, str]]) -> plt.Figure:
     """Scenes that make instance segmentation hard, each with its true instances overlaid.
+
+    The overlays carry no class tags (the titles count each class): tags of crowded objects would cover each
+    other and the small objects. An object cut into several visible pieces by another (``scene_traits``'s
+    "split") gets a dashed white circle around each piece, with its number: still one instance.
 
     Args:
         examples: (scene, what makes it hard) pairs.
@@ -304,13 +326,27 @@ def show_hard_cases(examples: list[tuple[dict, str]]) -> plt.Figure:
     Returns:
         the figure.
     """
-    fig, axes = plt.subplots(2, len(examples), figsize=(3.2 * len(examples), 7.0), layout="constrained")
+    fig, axes = plt.subplots(2, len(examples), figsize=(3.4 * len(examples), 7.6), layout="constrained")
+    scale, split_any = 3, False
     for col, (scene, text) in enumerate(examples):
         axes[0, col].imshow(hwc(scene["image"]))
         _off(axes[0, col], text)
-        pic = draw_instances(scene["image"], scene["masks"], scene["boxes"], scene["labels"], scale=3, width=2)
+        pic = draw_instances(scene["image"], scene["masks"], scene["boxes"], scale=scale, width=2)
         axes[1, col].imshow(hwc(pic))
-        _off(axes[1, col], f"{len(scene['labels'])} true instances")
+        for k, mask in enumerate(scene["masks"]):
+            pieces = _pieces(mask)
+            for x, y, r in pieces if len(pieces) > 1 else []:
+                split_any = True
+                axes[1, col].add_patch(Circle(((x + 0.5) * scale, (y + 0.5) * scale), r * scale, fill=False,
+                                              ls="--", lw=1.8, edgecolor="white"))
+                axes[1, col].text((x + 0.5) * scale, (y - r - 1) * scale, f"#{k}", color="white", fontsize=9,
+                                  ha="center", va="bottom", fontweight="bold")
+        counts = ", ".join(f"{n} {CLASSES[c]}{'s' if n != 1 else ''}" for c in THINGS
+                           if (n := int((scene["labels"] == c).sum())))
+        _off(axes[1, col], f"{len(scene['labels'])} true instances:\n{counts}")
+    if split_any:
+        fig.supxlabel("dashed white circles: the visible pieces of one object (#k: object k), cut apart by an object "
+                      "in front of it; still one instance", fontsize=9)
     return fig
 
 
