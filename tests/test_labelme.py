@@ -17,6 +17,7 @@ from pycocotools import mask as mask_utils
 from course_utils.data.coco import sample_dir, validate_coco
 from course_utils.data.labelme import (
     LabelmeError,
+    LabelmeWarning,
     labelme_image,
     labelme_instances,
     read_labelme,
@@ -138,7 +139,7 @@ def test_shapes_without_area_are_skipped_with_a_sentence(tmp_path):
     assert [o.label for o in objects] == ["square", "box", "ball", "blob"]
     assert skipped[0] == "frame_07.json, shape 4 ('tip', point): a point has no area, so it is no object; skipped."
     assert len(skipped) == 4
-    with pytest.warns(UserWarning, match=r"left out 4 shapes .* shape 4 \('tip', point\)"):
+    with pytest.warns(LabelmeWarning, match=r"left out 4 shapes .* shape 4 \('tip', point\)"):
         labelme_to_coco(path, tmp_path / "coco")
 
 
@@ -306,8 +307,13 @@ def test_coco_to_labelme_warns_about_holes_and_masks_keep_them(tmp_path):
             "categories": [{"id": 1, "name": "donut", "supercategory": "thing"}]}
     (tmp_path / "annotations.json").write_text(json.dumps(data))
     assert validate_coco(tmp_path) == []
-    with pytest.warns(UserWarning, match=r"1 object \(annotation 5\) has holes"):
+    with pytest.warns(LabelmeWarning, match=r"1 object \(annotation 5\) has holes"):
         coco_to_labelme(tmp_path, tmp_path / "poly")
+    with warnings.catch_warnings(record=True) as caught:  # as lesson 11 catches them: by category, nothing else
+        warnings.simplefilter("always", LabelmeWarning)
+        coco_to_labelme(tmp_path, tmp_path / "poly_again")
+    ours = [w for w in caught if issubclass(w.category, LabelmeWarning)]
+    assert len(ours) == 1 and issubclass(LabelmeWarning, UserWarning), [str(w.message) for w in caught]
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         coco_to_labelme(tmp_path, tmp_path / "mask", shape_type="mask")

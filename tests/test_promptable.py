@@ -244,3 +244,36 @@ def test_prompt_colour_means_one_thing() -> None:
     paint = [tuple(round(255 * v) for v in c) for c in THING_COLOURS]
     others = [*CLASS_COLOURS, *INSTANCE_PALETTE, ERROR_COLOUR, BOUNDARY_COLOUR, INTERIOR_COLOUR, *paint]
     assert min(colour_distance(PROMPT_COLOUR, c) for c in others) >= 30
+
+
+def test_static_figures_pair_the_clicks_and_outline_the_truth(scene) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_utils.train.history import History
+    from course_utils.viz import prompt_figures
+    from course_utils.viz.colours import BOUNDARY_COLOUR
+
+    history = History()
+    history.steps = [{"step": s, "loss": 2.0 / s, "bce_click1": 0.5 / s, "dice_click1": 0.4 / s, "semantic": 0.3 / s,
+                      "bce_click2": 0.45 / s, "dice_click2": 0.35 / s} for s in range(1, 13)]
+    fig = prompt_figures.plot_prompt_losses(history)
+    bce, dice, semantic, total = fig.axes
+    assert bce.get_title() == "mask BCE" and total.get_title().startswith("total")
+    assert {ln.get_linestyle() for ln in bce.lines} == {"-", "--"} == {ln.get_linestyle() for ln in dice.lines}
+    assert {ln.get_linestyle() for ln in semantic.lines} == {"-"} and len(bce.lines) == 4  # raw + average, per click
+    assert "dashed" in " ".join(t.get_text() for t in fig.legends[0].get_texts())
+    plt.close(fig)
+    history.steps = history.steps[:9]  # a run cut very short: no average drawn, and the key does not list one
+    fig = prompt_figures.plot_prompt_losses(history)
+    assert len(fig.axes[0].lines) == 2 and "average" not in " ".join(t.get_text() for t in fig.legends[0].get_texts())
+    plt.close(fig)
+
+    torch.manual_seed(0)
+    fig = prompt_figures.show_prompt_examples(build_promptable().eval(), [scene], max_segments=2)
+    assert "cyan" in fig.texts[0].get_text()
+    shown = fig.axes[1].get_images()[0].get_array().data  # the first segment's panel: its true edge is drawn
+    assert (np.abs(np.asarray(shown) - np.asarray(BOUNDARY_COLOUR) / 255).sum(-1) < 1e-3).any()
+    plt.close(fig)

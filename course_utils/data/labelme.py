@@ -11,7 +11,9 @@ covers ``[col, col + 1) x [row, row + 1)``); a "rectangle" is two opposite corne
 centre and one point on it, a "mask" the first and last pixel of a box plus a base64 PNG of the
 mask inside that box; "point", "line", "linestrip" and "points" shapes have no area. Shapes with
 the same label and ``group_id`` are one object. A broken file raises :class:`LabelmeError` whose
-message names the file and the shape (its index in ``shapes``, from 0, and its label).
+message names the file and the shape (its index in ``shapes``, from 0, and its label). What the
+converters can work around (shapes without area, holes a polygon fills) they report as a
+:class:`LabelmeWarning`, so a caller can catch exactly those and no other library's warnings.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from PIL import Image
 
 from .polygons import polygons_to_mask, simplification_cost, storage_sizes
 
-__all__ = ["AREA_TYPES", "LINE_TYPES", "LabelmeError", "LabelmeFile", "LabelmeInstance", "LabelmeShape",
-           "decode_image_data", "image_file", "labelme_image", "labelme_instances", "read_labelme", "shape_to_mask",
-           "simplification_cost", "storage_sizes"]
+__all__ = ["AREA_TYPES", "LINE_TYPES", "LabelmeError", "LabelmeWarning", "LabelmeFile", "LabelmeInstance",
+           "LabelmeShape", "decode_image_data", "image_file", "labelme_image", "labelme_instances", "read_labelme",
+           "shape_to_mask", "simplification_cost", "storage_sizes"]
 
 AREA_TYPES = ("polygon", "rectangle", "circle", "mask")
 """Shape types that cover pixels, so they can be objects."""
@@ -42,6 +44,10 @@ _IMAGE_ADVICE = "re-save the file in labelme, or set imageData to null and keep 
 
 class LabelmeError(ValueError):
     """A labelme file that cannot be used; the message is one sentence naming the file and shape."""
+
+
+class LabelmeWarning(UserWarning):
+    """Something the labelme converters worked around (a shape left out, a hole filled); one sentence."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from .coco_export import _dump_json
-from .labelme import LabelmeError, decode_image_data, image_file, labelme_instances, read_labelme
+from .labelme import LabelmeError, LabelmeWarning, decode_image_data, image_file, labelme_instances, read_labelme
 from .polygons import contours, mask_to_polygons
 from .rle import masks_to_rle, segmentation_to_rle
 from .validate import read_coco_json, resolve_paths
@@ -102,7 +102,7 @@ def labelme_to_coco(json_files_or_folder, out_dir: str | Path, categories=None) 
     """Convert labelme files to a COCO instance dataset (``annotations.json`` and ``images/``).
 
     Shapes with the same label and group_id become one object; shapes without area (points,
-    lines) are left out with one warning that counts them.
+    lines) are left out with one ``LabelmeWarning`` that counts them.
 
     Args:
         json_files_or_folder: a folder of labelme ``.json`` files, one file, or a list of files.
@@ -139,7 +139,7 @@ def labelme_to_coco(json_files_or_folder, out_dir: str | Path, categories=None) 
                                 "bbox": [float(v) for v in mask_utils.toBbox(rle)], "iscrowd": 0})
     if skipped:
         warnings.warn(f"left out {len(skipped)} shape{'s' if len(skipped) > 1 else ''} that cannot be objects, "
-                      f"e.g. {skipped[0]}", stacklevel=2)
+                      f"e.g. {skipped[0]}", LabelmeWarning, stacklevel=2)
     info = {"description": f"Converted from {len(files)} labelme files", "version": "1.0",
             "contributor": "course_utils.data.labelme_coco.labelme_to_coco", "url": "", "year": 2024}
     cats = [{"id": i, "name": n, "supercategory": "thing"} for n, i in sorted(ids.items(), key=lambda t: t[1])]
@@ -199,7 +199,8 @@ def coco_to_labelme(annotation_file: str | Path, out_dir: str | Path, image_root
         tolerance: polygon simplification in pixels; the default only drops points on straight lines.
 
     Returns:
-        the files written, in the order of the ``images`` list.
+        the files written, in the order of the ``images`` list. Objects whose polygons fill a hole are
+        named in one ``LabelmeWarning``.
     """
     if shape_type not in ("polygon", "mask"):
         raise ValueError(f'shape_type must be "polygon" or "mask", not {shape_type!r}.')
@@ -239,5 +240,6 @@ def coco_to_labelme(annotation_file: str | Path, out_dir: str | Path, image_root
         ids = ", ".join(map(str, holed[:5])) + (", ..." if len(holed) > 5 else "")
         many = len(holed) > 1
         what = f"{len(holed)} objects (annotations {ids}) have" if many else f"1 object (annotation {ids}) has"
-        warnings.warn(f'{what} holes, which labelme polygons fill; use shape_type="mask" to keep them.', stacklevel=2)
+        warnings.warn(f'{what} holes, which labelme polygons fill; use shape_type="mask" to keep them.', LabelmeWarning,
+                      stacklevel=2)
     return written

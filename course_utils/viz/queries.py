@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 from matplotlib.patches import Patch
 
 from ..data.classes import CLASSES, STUFF, THINGS
@@ -28,6 +29,10 @@ LOSS_NAMES: dict[str, str] = {
     "loss_class_true": "class read over the true masks (training only)",
 }
 """Readable names of the mask classifier's loss terms, for ``viz.detection.plot_loss_terms(..., names=...)``."""
+
+_LABEL_MARGIN = 12
+"""Pixels of white margin round the image of ``show_three_outputs``' instances panel, room for the labels of
+objects at the image's border."""
 
 
 def _class_name(index: int) -> str:
@@ -117,14 +122,20 @@ def show_three_outputs(scenes: Sequence[dict], outputs: Sequence[dict], score_th
         the figure.
     """
     rows = len(scenes)
-    fig, axes = plt.subplots(rows, 5, figsize=(13, 2.7 * rows), squeeze=False)
+    # the instances panel is drawn larger and at a finer scale, so its labels crowd the objects less
+    fig, axes = plt.subplots(rows, 5, figsize=(14, 3.6 * rows), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1, 1.45, 1, 1]})
     titles = ["image", "semantic (one model)", f"instances: score >= {score_threshold:g}",
               "panoptic (one model)", "ground truth"]
+    pad = _LABEL_MARGIN
     for r, (scene, out) in enumerate(zip(scenes, outputs)):
         keep = out["scores"] >= score_threshold
+        # a white margin round the instances panel's image: labels of objects at the border can sit in it
+        framed = F.pad(scene["image"].float(), (pad, pad, pad, pad), value=1.0)
+        masks = F.pad(out["masks"][keep, 0].float(), (pad, pad, pad, pad))
         panels = [hwc(scene["image"]), colour_semantic(out["semantic"]),
-                  hwc(draw_instances(scene["image"], out["masks"][keep, 0].float(), out["boxes"][keep],
-                                     out["labels"][keep], out["scores"][keep], scale=3, width=2, font_size=20,
+                  hwc(draw_instances(framed, masks, out["boxes"][keep] + pad,
+                                     out["labels"][keep], out["scores"][keep], scale=5, width=2, font_size=30,
                                      colour_ids=matched_numbers(out["masks"][keep, 0] > 0.5, scene["masks"].bool()))),
                   colour_panoptic(out["panoptic"], matched_segment_ids(out["panoptic"], scene["masks"])),
                   colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]
@@ -139,5 +150,5 @@ def show_three_outputs(scenes: Sequence[dict], outputs: Sequence[dict], score_th
         Patch(facecolor=[c / 255 for c in UNMATCHED_COLOUR], label="predicted thing matching\nno true object")]
     key_height = 0.55  # inches at the bottom for the key
     fig.tight_layout(rect=(0, key_height / fig.get_figheight(), 1, 1))
-    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=8, frameon=False)
     return fig
