@@ -136,8 +136,11 @@ def show_three_outputs(scenes: Sequence[dict], outputs: Sequence[dict], score_th
         panels = [hwc(scene["image"]), colour_semantic(out["semantic"]),
                   hwc(draw_instances(framed, masks, out["boxes"][keep] + pad,
                                      out["labels"][keep], out["scores"][keep], scale=5, width=2, font_size=30,
-                                     colour_ids=matched_numbers(out["masks"][keep, 0] > 0.5, scene["masks"].bool()))),
-                  colour_panoptic(out["panoptic"], matched_segment_ids(out["panoptic"], scene["masks"])),
+                                     colour_ids=matched_numbers(out["masks"][keep, 0] > 0.5, scene["masks"].bool(),
+                                                                labels=out["labels"][keep], true_labels=scene["labels"],
+                                                                scores=out["scores"][keep]))),
+                  colour_panoptic(out["panoptic"], matched_segment_ids(out["panoptic"], scene["masks"],
+                                                                       true_labels=scene["labels"])),
                   colour_panoptic(scene["panoptic"], scene_thing_ids(scene))]
         for c, (ax, img) in enumerate(zip(axes[r], panels)):
             ax.imshow(img, interpolation="nearest")
@@ -147,7 +150,8 @@ def show_three_outputs(scenes: Sequence[dict], outputs: Sequence[dict], score_th
         Patch(facecolor="black", label="void (no query claimed it)"),
         Patch(facecolor=[c / 255 for c in instance_colours(1)[0]], label="things in panoptic maps and\n"
               "instances: a colour per object"),
-        Patch(facecolor=[c / 255 for c in UNMATCHED_COLOUR], label="predicted thing matching\nno true object")]
+        Patch(facecolor=[c / 255 for c in UNMATCHED_COLOUR],
+              label="predicted thing matching no\ntrue object of its class")]
     key_height = 0.55  # inches at the bottom for the key
     fig.tight_layout(rect=(0, key_height / fig.get_figheight(), 1, 1))
     fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=8, frameon=False)
