@@ -56,3 +56,13 @@ def check_exercise() -> Callable[[str, Callable], bool]:
         return exercises.check(name, fn, verbose=False)
 
     return check
+
+
+@pytest.fixture()
+def folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """An empty learner's checkpoint folder and an empty reference-checkpoint folder, both in use."""
+    mine, ref = tmp_path / "mine", tmp_path / "ref"
+    ref.mkdir()
+    monkeypatch.setenv("COURSE_CHECKPOINTS", str(mine))
+    monkeypatch.setenv("COURSE_REFERENCE", str(ref))
+    return mine, ref

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from course_utils.models.fcn import build_fcn
 from course_utils.train import save_checkpoint
 from course_utils.train.compare import same_time_verdict
@@ -32,15 +28,6 @@ def test_a_model_done_before_the_first_validation_gets_no_verdict() -> None:
     assert line.endswith("-> no verdict: no FCN-8s value that early") and "at least as good" not in line
     ok, line = same_time_verdict("U-Net", 0.40, 5.0, {"steps": [], "epochs": []}, 0.85)
     assert ok is None and "no training history" in line
-
-
-@pytest.fixture()
-def folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    mine, ref = tmp_path / "mine", tmp_path / "ref"
-    ref.mkdir()
-    monkeypatch.setenv("COURSE_CHECKPOINTS", str(mine))
-    monkeypatch.setenv("COURSE_REFERENCE", str(ref))
-    return mine, ref
 
 
 def test_the_reference_says_its_seconds_come_from_the_machine_that_made_it(folders) -> None:

@@ -16,16 +16,6 @@ from course_utils.train.fcn import load_fcn
 from course_utils.train.reuse import origin_message, semantic_fcn
 
 
-@pytest.fixture()
-def folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """An empty learner's checkpoint folder and an empty reference folder, both in use."""
-    mine, ref = tmp_path / "mine", tmp_path / "ref"
-    ref.mkdir()
-    monkeypatch.setenv("COURSE_CHECKPOINTS", str(mine))
-    monkeypatch.setenv("COURSE_REFERENCE", str(ref))
-    return mine, ref
-
-
 def test_the_learners_checkpoint_comes_first_then_the_reference_then_the_next_name(folders) -> None:
     mine, ref = folders
     assert find_checkpoint(("fcn8s", "fcn8s_fast")) is None
