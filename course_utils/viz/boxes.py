@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib import patheffects
 from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Rectangle
@@ -22,6 +23,8 @@ from ..data.classes import CLASSES
 from .axes import axes_or_figure
 from .colours import instance_colour
 from .scenes import hwc, instance_colours
+
+_HALO = [patheffects.withStroke(linewidth=3, foreground="black")]  # white marks stay visible on any paint
 
 
 def _rgb(colour: tuple[int, int, int]) -> tuple[float, float, float]:
@@ -97,20 +100,22 @@ def show_box_formats(image: torch.Tensor, box: torch.Tensor) -> plt.Figure:
               "cxcywh = ({:g}, {:g}, {:g}, {:g})".format(*cxcywh.tolist())]
     for ax, title in zip(axes, titles):
         _show_image(ax, image, title)
-        draw_box(ax, b[0], "yellow", width=2)
+        draw_box(ax, b[0], "white", width=2)  # a role, not an object: white on a black halo, like every role box
+        ax.patches[-1].set_path_effects(_HALO)
+    marks = {"color": "white", "markeredgecolor": "black", "markeredgewidth": 1.2}
+    text = {"color": "white", "fontsize": 8, "fontweight": "bold", "path_effects": _HALO}
     for (x, y), name in (((x1, y1), "(x1, y1)"), ((x2, y2), "(x2, y2)")):
-        axes[0].plot(x, y, "o", color="red", ms=6)
-        axes[0].annotate(name, (x, y), xytext=(4, 4), textcoords="offset points", color="red", fontsize=8,
-                         fontweight="bold")
-    axes[1].plot(x1, y1, "o", color="red", ms=6)
-    axes[1].annotate("", (x2, y1 - 2), (x1, y1 - 2), arrowprops={"arrowstyle": "<->", "color": "red"})
-    axes[1].annotate("", (x2 + 2, y2), (x2 + 2, y1), arrowprops={"arrowstyle": "<->", "color": "red"})
-    axes[1].text((x1 + x2) / 2, y1 - 4, "w", color="red", ha="center", fontsize=9, fontweight="bold")
-    axes[1].text(x2 + 4, (y1 + y2) / 2, "h", color="red", va="center", fontsize=9, fontweight="bold")
+        axes[0].plot(x, y, "o", ms=6, **marks)
+        axes[0].annotate(name, (x, y), xytext=(4, 4), textcoords="offset points", **text)
+    axes[1].plot(x1, y1, "o", ms=6, **marks)
+    for start, end in (((x1, y1 - 2), (x2, y1 - 2)), ((x2 + 2, y1), (x2 + 2, y2))):
+        arrow = axes[1].annotate("", end, start, arrowprops={"arrowstyle": "<->", "color": "white"})
+        arrow.arrow_patch.set_path_effects(_HALO)
+    axes[1].text((x1 + x2) / 2, y1 - 4, "w", ha="center", **{**text, "fontsize": 9})
+    axes[1].text(x2 + 4, (y1 + y2) / 2, "h", va="center", **{**text, "fontsize": 9})
     cx, cy = cxcywh[:2].tolist()
-    axes[2].plot(cx, cy, "+", color="red", ms=12, mew=2)
-    axes[2].annotate("(cx, cy)", (cx, cy), xytext=(4, 4), textcoords="offset points", color="red", fontsize=8,
-                     fontweight="bold")
+    axes[2].plot(cx, cy, "+", ms=12, mew=2, color="white", path_effects=_HALO)
+    axes[2].annotate("(cx, cy)", (cx, cy), xytext=(4, 4), textcoords="offset points", **text)
     fig.tight_layout()
     return fig
 
