@@ -88,9 +88,10 @@ def find_checkpoint(names: str | Sequence[str]) -> str | None:
         the name found, the reference file's path (a string) when that is what exists, or None.
     """
     for name in [names] if isinstance(names, str) else names:
-        if resolve_checkpoint(name).exists():
+        path = resolve_checkpoint(name)
+        if path.exists():
             return str(name)
-        reference = reference_path(str(name)) if resolve_checkpoint(name) == checkpoint_path(str(name)) else None
+        reference = reference_path(str(name)) if path == checkpoint_path(str(name)) else None
         if reference is not None and reference.exists():
             return str(reference)
     return None
