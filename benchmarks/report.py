@@ -142,7 +142,8 @@ def bar_rows(run: dict | None, time_factor: float = 1.0) -> list[Row]:
     if fcn:
         miou = _get(fcn, "final", "miou")
         reach = next(iter((fcn.get("time_to") or {}).values()), None)
-        rows.append((*FCN_ROW, f"{_num(miou)} after {_secs(fcn['train_s'])} of training; 0.90 after {_secs(reach)}",
+        rows.append((*FCN_ROW, f"{_num(miou)} after {_secs(fcn['train_s'])} of training; 0.90 after {_secs(reach)}"
+                     + _apart(run["fcn"]),
                      _verdict(miou is not None and miou >= FCN_BAR and reach is not None
                               and reach <= FCN_TIME_BAR_S * time_factor)))
     else:
@@ -158,7 +159,7 @@ def bar_rows(run: dict | None, time_factor: float = 1.0) -> list[Row]:
         both = max(times) if None not in times else None  # a run that did not track a bar's target: not shown
         ok = ok and both is not None and both <= MASK_TIME_BAR_S * time_factor
         rows.append((*MASK_ROW, f"AP {_num(ap)}, AP50 {_num(ap50)} after {_secs(mr['train_s'])}; both reached after "
-                                f"{_secs(both)}", _verdict(ok)))
+                                f"{_secs(both)}" + _apart(run["maskrcnn"]), _verdict(ok)))
     else:
         rows.append((*MASK_ROW, None, None))
     rows.append(_one_stage_row(_get(run, "one_stage"), time_factor))
@@ -170,11 +171,17 @@ def bar_rows(run: dict | None, time_factor: float = 1.0) -> list[Row]:
     gen = _get(run, "generator")
     if gen:
         rows.append((*GEN_ROW, f"{gen['scenes_per_s_wall']:,.0f} scenes/s wall "
-                               f"({gen['scenes_per_s_cpu']:,.0f} per CPU-second)",
+                               f"({gen['scenes_per_s_cpu']:,.0f} per CPU-second)" + _apart(gen),
                      _verdict(gen["scenes_per_s_wall"] >= GENERATOR_BAR)))
     else:
         rows.append((*GEN_ROW, None, None))
     return rows
+
+
+def _apart(section: dict | None) -> str:
+    """" (measured on its own, DATE)" for a section a later run of only some sections put into this run."""
+    measured = (section or {}).get("measured_apart")
+    return f" (measured on its own, {measured.get('date', '?')})" if measured else ""
 
 
 def _unet_row(res: dict | None, time_factor: float) -> Row:
@@ -184,7 +191,8 @@ def _unet_row(res: dict | None, time_factor: float) -> Row:
     unet, deeplab = res["unet"], res["deeplab"]
     fcn = deeplab.get("fcn_miou_same_time")
     text = (f"U-Net {_num(_get(unet, 'final', 'miou'))} after {_secs(unet['train_s'])}; DeepLab "
-            f"{_num(_get(deeplab, 'final', 'miou'))} after {_secs(deeplab['train_s'])} vs FCN-8s {_num(fcn)}")
+            f"{_num(_get(deeplab, 'final', 'miou'))} after {_secs(deeplab['train_s'])} vs FCN-8s {_num(fcn)}"
+            + _apart(res))
     ok = (_get(unet, "final", "miou") or 0.0) >= UNET_BAR and fcn is not None
     ok = ok and _get(deeplab, "final", "miou") >= fcn
     ok = ok and max(unet["train_s"], deeplab["train_s"]) <= UNET_TIME_BAR_S * time_factor
@@ -199,7 +207,7 @@ def _one_stage_row(res: dict | None, time_factor: float) -> Row:
     ours, theirs = _get(res, "latency", "median_s"), _get(res, "maskrcnn_latency", "median_s")
     speed = (f"batch-1 {ours * 1000:.1f} ms vs Mask R-CNN {theirs * 1000:.1f} ms" if ours and theirs
              else "batch-1 vs Mask R-CNN not measured (no lesson 07 or reference checkpoint)")
-    text = f"AP {_num(ap)}, AP50 {_num(ap50)} after {_secs(res['train_s'])}; {speed}"
+    text = f"AP {_num(ap)}, AP50 {_num(ap50)} after {_secs(res['train_s'])}; {speed}" + _apart(res)
     ok = ap is not None and ap50 is not None and ap >= ONE_STAGE_AP_BAR and ap50 >= ONE_STAGE_AP50_BAR
     ok = ok and res["train_s"] <= ONE_STAGE_TRAIN_BAR_S * 1.02 * time_factor and bool(ours and theirs and ours < theirs)
     return (*ONE_STAGE_ROW, text, _verdict(ok))
@@ -211,7 +219,7 @@ def _queries_row(res: dict | None, time_factor: float) -> Row:
         return (*QUERIES_ROW, None, None)
     mf, pr = res["mask_former"], res["promptable"]
     text = (f"PQ {_num(mf.get('pq'))} after {_secs(mf['train_s'])}; one click {_num(pr.get('iou1'))}, two clicks "
-            f"{_num(pr.get('iou2'))} after {_secs(pr['train_s'])}")
+            f"{_num(pr.get('iou2'))} after {_secs(pr['train_s'])}" + _apart(res))
     ok = (mf.get("pq") or 0.0) >= QUERIES_PQ_BAR and (pr.get("iou1") or 0.0) >= QUERIES_CLICK_BAR
     ok = ok and max(mf["train_s"], pr["train_s"]) <= QUERIES_TRAIN_BAR_S * 1.02 * time_factor
     return (*QUERIES_ROW, text, _verdict(ok))

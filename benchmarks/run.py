@@ -67,6 +67,7 @@ SECTIONS = ("lessons", "generator", "fcn", "unet", "maskrcnn", "one_stage", "que
 # Opt-in sections (not part of a default run): "alone" runs each lesson that loads an earlier lesson's
 # checkpoint by itself, with an empty checkpoint folder, as a learner who starts there would.
 OPT_IN = ("alone",)
+APART_KEYS = tuple(s for s in SECTIONS if s != "lessons")  # sections a run of only some can add to the last run
 ALONE_LESSONS = ("04", "05", "07", "08", "09", "10", "11")
 # On a GPU, steps and inferences take milliseconds: more repeats for steadier medians.
 GPU_REPEATS = dict(step_repeats=30, step_warmup=10, stock_step_repeats=20, stock_step_warmup=5,
@@ -83,7 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-lessons", action="store_true", help="do not run the lessons")
     p.add_argument("--lessons", help="only these lessons, e.g. 01,03 (default: all; for 'alone': 04,05,07-11)")
     p.add_argument("--only", help=f"only these sections, comma-separated, of {','.join(SECTIONS + OPT_IN)} "
-                                  "(a run of only 'alone' is added to the last run of its kind)")
+                                  "(a run of only some, without 'lessons', adds them to the last run of its kind, "
+                                  "each dated)")
     p.add_argument("--maskrcnn-budget", type=float, help="training seconds per Mask R-CNN model (default 180)")
     p.add_argument("--results", type=Path, help="results JSON (default benchmarks/results.json)")
     p.add_argument("--markdown", type=Path, help="report page (default BENCHMARKS.md at the repository root)")
@@ -167,27 +169,38 @@ def run_lessons_alone(lessons: tuple[str, ...], out_dir: Path) -> dict:
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "lessons": rows, "error": "; ".join(errors) or None}
 
 
-def add_to_last_run(path: Path, run: dict, key: str) -> dict:
-    """Put ``run[key]`` into the last run of the same device kind in ``path`` (a section measured on its own).
+def add_to_last_run(path: Path, run: dict, keys: tuple[str, ...]) -> dict:
+    """Put ``run[key]`` for each of ``keys`` into the last run of the same device kind in ``path`` (sections
+    measured on their own, replacing that run's).
 
     For ``lessons_alone``, lessons measured again replace their rows and the others are kept (each row
-    carries the date it was measured). Without such a run, ``run`` becomes that kind's run. Returns the
-    merged document (also written).
+    carries the date it was measured). Any other section is stamped with ``measured_apart`` (date, command,
+    load), which the report names beside its figures. Without such a run, ``run`` becomes that kind's run.
+    Returns the merged document (also written).
     """
     kind = run["machine"]["device_kind"]
     old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     last = old.get("runs", {}).get(kind)
     if last is None:
         return merge_results(path, run)
-    section = run[key]
-    if key == "lessons_alone" and last.get(key):
-        new = {r["lesson"]: r for r in section.get("lessons", [])}
-        kept = [{"date": last[key].get("date"), **r} for r in last[key].get("lessons", []) if r["lesson"] not in new]
-        rows = sorted([*kept, *new.values()], key=lambda r: r["lesson"])
-        section = {**section, "lessons": rows,
-                   "command": section["command"].split(", for NN in ")[0] + ", for NN in "
-                   + ", ".join(r["lesson"] for r in rows)}
-    return merge_results(path, {**last, key: section})
+    merged = dict(last)
+    for key in keys:
+        section = run[key]
+        if key == "lessons_alone" and last.get(key):
+            new = {r["lesson"]: r for r in section.get("lessons", [])}
+            kept = [{"date": last[key].get("date"), **r} for r in last[key].get("lessons", [])
+                    if r["lesson"] not in new]
+            rows = sorted([*kept, *new.values()], key=lambda r: r["lesson"])
+            section = {**section, "lessons": rows,
+                       "command": section["command"].split(", for NN in ")[0] + ", for NN in "
+                       + ", ".join(r["lesson"] for r in rows)}
+        elif key != "lessons_alone":
+            section = {**section, "measured_apart": {"date": run["machine"]["date"], "command": run["command"],
+                                                     "load_start": run["machine"].get("load_start")}}
+        merged[key] = section
+    if "budgets" in run:
+        merged["budgets"] = {**last.get("budgets", {}), **run["budgets"]}
+    return merge_results(path, merged)
 
 
 def plain(obj):
@@ -281,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     run["total_s"] = time.perf_counter() - start
     run["machine"]["load_end"] = load_average()
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    if args.sections == {"alone"}:  # measured on its own: added to the last full run of this kind
-        doc = add_to_last_run(args.results, run, "lessons_alone")
+    if args.only and "lessons" not in args.sections and not args.quick:  # sections on their own: into the last run
+        keys = tuple(k for k in ("lessons_alone", *APART_KEYS) if k in run)
+        doc = add_to_last_run(args.results, run, keys)
     else:
         doc = merge_results(args.results, run)
     args.markdown.parent.mkdir(parents=True, exist_ok=True)

@@ -95,13 +95,13 @@ def test_one_core_column_is_judged_with_doubled_time_bars() -> None:
 
     doc = {"runs": {"cpu": _committed_cpu_run("cpu", 75.0, 0.91), "cpu1": _committed_cpu_run("cpu1", 110.0, 0.91)}}
     page = render_markdown(doc)
-    row = next(line for line in page.splitlines() if line.startswith("| FCN-8s"))
+    row = next(line for line in page.splitlines() if line.startswith("| FCN-8s (lesson 03)"))
     # 75 s misses the 60 s bar on all cores; 110 s is within twice that on one core
     assert "CPU, all cores: FAIL" in row and "CPU, one core: pass" in row
     assert "## CPU, one core run" in page and "## Details, CPU, one core run" in page and "## GPU run" in page
     assert "measured CPU, all cores | measured CPU, one core | measured GPU" in page
     doc["runs"]["cpu1"] = _committed_cpu_run("cpu1", 100.0, 0.89)  # the quality bar is the same on one core
-    row = next(line for line in render_markdown(doc).splitlines() if line.startswith("| FCN-8s"))
+    row = next(line for line in render_markdown(doc).splitlines() if line.startswith("| FCN-8s (lesson 03)"))
     assert "CPU, one core: FAIL" in row
 
 
@@ -188,14 +188,35 @@ def test_lessons_alone_are_an_opt_in_section_added_to_the_last_run(tmp_path: Pat
         return {"machine": {"device_kind": "cpu"},
                 "lessons_alone": {"date": "today", "lessons": rows, "command": "x, for NN in " + ", ".join(lessons)}}
 
-    doc = add_to_last_run(path, alone(250.0, ("08", "10")), "lessons_alone")
+    doc = add_to_last_run(path, alone(250.0, ("08", "10")), ("lessons_alone",))
     assert doc["runs"]["cpu"]["fcn"]["course"]["run"]["final"]["miou"] == 0.91, "the other sections are kept"
     page = render_markdown(json.loads(path.read_text()))
     row = next(line for line in page.splitlines() if line.startswith("| any one lesson alone"))
     assert "4:10 min (slowest: 10_lesson)" in row and "CPU, all cores: FAIL" in row
     assert "### Lessons alone, with none of the learner's earlier checkpoints" in page
-    doc = add_to_last_run(path, alone(200.0), "lessons_alone")  # lesson 10 measured again, alone
+    doc = add_to_last_run(path, alone(200.0), ("lessons_alone",))  # lesson 10 measured again, alone
     row = next(line for line in render_markdown(doc).splitlines() if line.startswith("| any one lesson alone"))
     assert "CPU, all cores: pass" in row
     rows = doc["runs"]["cpu"]["lessons_alone"]["lessons"]
     assert [(r["lesson"], r["seconds"]) for r in rows] == [("08", 100.0), ("10", 200.0)], "08 kept, 10 replaced"
+
+
+def test_a_run_of_some_sections_is_added_to_the_last_run_and_dated(tmp_path: Path) -> None:
+    """--only fcn,unet replaces those sections of the last run of its kind and keeps the rest; the report dates them."""
+    from benchmarks.report import render_markdown
+    from benchmarks.run import add_to_last_run
+
+    path = tmp_path / "results.json"
+    base = _committed_cpu_run("cpu", 50.0, 0.91)
+    path.write_text(json.dumps({"schema": 1, "runs": {"cpu": base}}))
+    fcn = json.loads(json.dumps(base["fcn"]))
+    fcn["course"]["run"]["final"]["miou"] = 0.93
+    run = {"machine": {"device_kind": "cpu", "date": "2030-01-02 03:04 UTC"}, "command": "run.py --only fcn",
+           "budgets": {}, "fcn": fcn}
+    doc = add_to_last_run(path, run, ("fcn",))
+    merged = doc["runs"]["cpu"]
+    assert merged["fcn"]["course"]["run"]["final"]["miou"] == 0.93 and merged["machine"] == base["machine"]
+    assert merged["fcn"]["measured_apart"]["date"] == "2030-01-02 03:04 UTC"
+    assert merged["lessons"] == base["lessons"], "the sections not measured again are kept"
+    row = next(line for line in render_markdown(doc).splitlines() if line.startswith("| FCN-8s (lesson 03)"))
+    assert "0.930" in row and "(measured on its own, 2030-01-02 03:04 UTC)" in row, row

@@ -48,9 +48,11 @@ class DeepLabConfig:
     aspp_channels: int = 64  # width of every ASPP branch and of its output
     image_pooling: bool = True  # ASPP's global-average branch
     decoder: bool = True  # DeepLabv3+ decoder with the stride-4 skip; False: DeepLabv3 (upsample from the stride)
-    low_level_channels: int = 16  # the stride-4 skip is reduced to this many channels
-    decoder_channels: int = 32  # width of the decoder's 3x3 convolution
-    zero_init_skip: bool = True  # the decoder's weights on the low-level skip start at 0 (as U-Net's skips)
+    low_level_channels: int = 32  # the stride-4 skip is reduced to this many channels (16 and a 32-wide decoder:
+    # about 0.01 mIoU less after lesson 04's recipe)
+    decoder_channels: int = 48  # width of the decoder's 3x3 convolution
+    zero_init_skip: bool = False  # True: the decoder's weights on the low-level skip start at 0 (as U-Net's skips);
+    # measured, that slowed DeepLab's first epochs (mIoU 0.868 vs 0.892 after 3 of 4 epochs) for no final gain
 
 
 def stage_layout(output_stride: int) -> tuple[tuple[int, ...], tuple[bool, ...]]:
