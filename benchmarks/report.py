@@ -179,9 +179,20 @@ def bar_rows(run: dict | None, time_factor: float = 1.0) -> list[Row]:
 
 
 def _apart(section: dict | None) -> str:
-    """" (measured on its own, DATE)" for a section a later run of only some sections put into this run."""
+    """" (measured on its own, DATE, on CPU)" for a section that a later run of only some sections put into this
+    run; the CPU is named from the details the run recorded (its family and model tell two EPYCs apart)."""
+    text = apart_text(section)
+    return f" ({text})" if text else ""
+
+
+def apart_text(section: dict | None) -> str:
+    """"measured on its own, DATE, on CPU" (see ``_apart``), or "" for a section measured with its run."""
     measured = (section or {}).get("measured_apart")
-    return f" (measured on its own, {measured.get('date', '?')})" if measured else ""
+    if not measured:
+        return ""
+    cpu = measured.get("cpu") or ""
+    details = f" ({measured['cpu_details']})" if measured.get("cpu_details") else ""
+    return f"measured on its own, {measured.get('date', '?')}{', on ' + cpu + details if cpu else ''}"
 
 
 def _unet_row(res: dict | None, time_factor: float) -> Row:

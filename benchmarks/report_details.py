@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .report import _get, _num, _secs
+from .report import _apart, _get, _num, _secs, apart_text
 
 
 def details(kind: str, run: dict) -> list[str]:
@@ -91,7 +91,7 @@ def _pair(title: str, res: dict, curve_key: str, metrics: list[tuple[str, str]])
     """One side-by-side comparison table (course model vs the stock one)."""
     c, s, r, d = res["course"], res["stock"], res["ratios"], res["data"]
     sample = d.get("sample", f"{d['size']}x{d['size']} scenes")
-    head = [f"### {title}", "",
+    head = [f"### {title}", "", *([f"M{apart_text(res)[1:]}.", ""] if apart_text(res) else []),
             f"Data: {d['num_train']} training scenes and {d['num_val']} validation scenes at {d['size']}x{d['size']} "
             f"(generated once in {_secs(d['generate_s'])}, not counted); batch {d['batch_size']} {sample}. "
             "Training time excludes validation.", "",
@@ -145,8 +145,8 @@ def _latency(run: dict) -> list[str]:
             if m:
                 lat = m["latency"]
                 found = True
-                out.append(f"| {m['name']} | {_secs(lat['median_s'])} | {_secs(lat['min_s'])} | "
-                           f"{_secs(lat['max_s'])} | {lat['repeats']} |")
+                out.append(f"| {m['name']}{_apart(run.get(section))} | {_secs(lat['median_s'])} | "
+                           f"{_secs(lat['min_s'])} | {_secs(lat['max_s'])} | {lat['repeats']} |")
     return out + [""] if found else []
 
 

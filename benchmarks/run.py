@@ -195,8 +195,10 @@ def add_to_last_run(path: Path, run: dict, keys: tuple[str, ...]) -> dict:
                        "command": section["command"].split(", for NN in ")[0] + ", for NN in "
                        + ", ".join(r["lesson"] for r in rows)}
         elif key != "lessons_alone":
-            section = {**section, "measured_apart": {"date": run["machine"]["date"], "command": run["command"],
-                                                     "load_start": run["machine"].get("load_start")}}
+            m = run["machine"]
+            section = {**section, "measured_apart": {"date": m["date"], "command": run["command"],
+                                                     "cpu": m.get("cpu"), "cpu_details": m.get("cpu_details"),
+                                                     "load_start": m.get("load_start")}}
         merged[key] = section
     if "budgets" in run:
         merged["budgets"] = {**last.get("budgets", {}), **run["budgets"]}

@@ -33,12 +33,15 @@ def checkpoint_path(name: str) -> Path:
     return checkpoint_dir() / f"{name}.pt"
 
 
+def is_checkpoint_name(name_or_path: str | os.PathLike) -> bool:
+    """Whether this is a checkpoint's name ("fcn8s"), not a path (one with a folder or a suffix such as .pt)."""
+    p = Path(name_or_path)
+    return not (p.suffix or len(p.parts) > 1)
+
+
 def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     """A checkpoint name ("fcn8s") -> ``checkpoint_path(name)``; a path (with / or .pt) stays as is."""
-    p = Path(name_or_path)
-    if p.suffix or len(p.parts) > 1:
-        return p
-    return checkpoint_path(str(name_or_path))
+    return checkpoint_path(str(name_or_path)) if is_checkpoint_name(name_or_path) else Path(name_or_path)
 
 
 REFERENCE_DIR = REPO_ROOT / "reference"

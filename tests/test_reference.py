@@ -8,12 +8,22 @@ import pytest
 import torch
 
 from course_utils.models.fcn import build_fcn
-from course_utils.paths import REFERENCE_DIR, reference_path
+from course_utils.paths import REFERENCE_DIR, is_checkpoint_name, reference_path, resolve_checkpoint
 from course_utils.tools import reference
 from course_utils.train import save_checkpoint
 from course_utils.train.checkpoints import find_checkpoint, is_reference, load_checkpoint
 from course_utils.train.fcn import load_fcn
 from course_utils.train.reuse import origin_message, semantic_fcn
+
+
+@pytest.mark.parametrize("given, is_name", [("fcn8s", True), ("maskrcnn_fast", True), ("fcn8s.pt", False),
+                                            ("out/fcn8s", False), ("/tmp/x/fcn8s.pt", False)])
+def test_a_checkpoint_name_is_told_from_a_path(folders, given: str, is_name: bool) -> None:
+    """Names are looked up in the learner's folder (and as references); paths are used as they are."""
+    assert is_checkpoint_name(given) is is_name
+    resolved = resolve_checkpoint(given)
+    assert (resolved == Path(given)) is (not is_name), resolved
+    assert is_reference(given) is False  # a name, or a path that is not in the reference folder
 
 
 def test_the_learners_checkpoint_comes_first_then_the_reference_then_the_next_name(folders) -> None:

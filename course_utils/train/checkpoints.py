@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from ..paths import checkpoint_path, reference_path, resolve_checkpoint
+from ..paths import is_checkpoint_name, reference_path, resolve_checkpoint
 
 T = TypeVar("T")
 
@@ -91,7 +91,7 @@ def find_checkpoint(names: str | Sequence[str]) -> str | None:
         path = resolve_checkpoint(name)
         if path.exists():
             return str(name)
-        reference = reference_path(str(name)) if path == checkpoint_path(str(name)) else None
+        reference = reference_path(str(name)) if is_checkpoint_name(name) else None
         if reference is not None and reference.exists():
             return str(reference)
     return None
@@ -99,7 +99,7 @@ def find_checkpoint(names: str | Sequence[str]) -> str | None:
 
 def is_reference(found: str | Path | None) -> bool:
     """Whether a checkpoint ``find_checkpoint`` returned is one of the course's reference checkpoints."""
-    if found is None or not (Path(found).suffix or len(Path(found).parts) > 1):
+    if found is None or is_checkpoint_name(found):
         return False
     reference = reference_path(Path(found).stem)
     return reference is not None and Path(found) == reference
