@@ -44,6 +44,8 @@ def lessons(tmp_path: Path) -> Path:
         "print('hello')",
         "from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='epochs'): pass",
         "for _ in tqdm(range(3), desc='batches', leave=False): pass",
+        "from course_utils.train.bars import close_bar, training_bar\nbar = training_bar(4, desc='steps')\n"
+        "for _ in range(4): bar.update(1)\nclose_bar(bar)",
         "import ipywidgets as w\n"
         "w.VBox([w.HTML('<b>Which is a thing?</b>'), w.RadioButtons(options=['sky', 'circle'], value='circle')])",
     )
@@ -93,11 +95,16 @@ def test_runs_every_lesson_and_reports_the_failure(
     # Widgets are static snapshots of their last state: a page offline shows no blank holes or stale 0% bars.
     page = (out / "02_plain.html").read_text()
     bars = re.findall(r"<progress [^>]*>", page)
-    assert len(bars) == 1, "the closed progress bar (leave=False) should disappear, the other stay"
-    assert 'value="3.0"' in bars[0] and 'max="3.0"' in bars[0]
+    assert len(bars) == 2, "the closed progress bar (leave=False) should disappear, the others stay"
+    assert 'value="3.0"' in bars[0] and 'max="3.0"' in bars[0] and 'value="4.0"' in bars[1]
     assert "epochs" in page and "100%" in page
     assert "<b>Which is a thing?</b>" in page and "\u25c9 circle" in page and "\u25cb sky" in page
     assert "0%|" not in page
+    # The training bar's own static text (what a viewer that ignores widget state shows) is its final state.
+    executed = nbformat.read(out / "02_plain.ipynb", as_version=4)
+    shown = [o for c in executed.cells if "training_bar" in c.source for o in c.outputs]
+    texts = [o.get("data", {}).get("text/plain", "") for o in shown]
+    assert len(shown) == 1 and "100%" in texts[0] and "4/4" in texts[0] and not re.search(r"(?<!\d)0%", texts[0]), shown
     index = (out / "index.html").read_text()
     assert 'href="01_broken.html"' in index and "ValueError" in index
 

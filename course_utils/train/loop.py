@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..device import amp_settings, as_device
+from .bars import close_bar, training_bar
 from .checkpoints import save_checkpoint
 from .curves import LivePlot
 from .history import NAN_MESSAGE, OOM_MESSAGE, History, TrainingError, stop_sentence  # noqa: F401
@@ -242,7 +243,7 @@ class _Run:
             self.plot.update(self.history)  # the final state, also after an early stop
         if self.history.stopped_early:
             _finish_bar(self.bar, self.step)
-        self.bar.close()
+        close_bar(self.bar)
         self.plot.close()
         self.history.total_steps = self.step
         self.history.total_time_s = time.perf_counter() - self.start
@@ -287,8 +288,6 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
         the ``History``. Raises ``TrainingError`` with a one-sentence reason when the loss becomes
         NaN/inf or the device runs out of memory.
     """
-    from tqdm.auto import tqdm
-
     if num_epochs < 1 or len(train_loader) == 0:
         raise ValueError(f"nothing to train: num_epochs={num_epochs}, {len(train_loader)} batches per epoch")
     if scheduler not in ("onecycle", None):
@@ -296,7 +295,7 @@ def fit(model: nn.Module, train_loader, *, num_epochs: int, lr: float, device: t
     device = as_device(device)
     model.to(device)
     plot = LivePlot(live_plot, title, validation=val_fn is not None)
-    bar = tqdm(total=num_epochs * len(train_loader), desc="training", disable=not progress, leave=True)
+    bar = training_bar(num_epochs * len(train_loader), enabled=progress)
     run = _Run(model, train_loader, num_epochs, lr, device, optimizer, scheduler, weight_decay, max_minutes, amp,
                log_every, plot, bar)
     # Tiny (denormal) floats are slow on CPUs: as training goes on, activations, gradients and Adam's
