@@ -91,7 +91,8 @@ def _pair(title: str, res: dict, curve_key: str, metrics: list[tuple[str, str]])
     """One side-by-side comparison table (course model vs the stock one)."""
     c, s, r, d = res["course"], res["stock"], res["ratios"], res["data"]
     sample = d.get("sample", f"{d['size']}x{d['size']} scenes")
-    head = [f"### {title}", "", *([f"M{apart_text(res)[1:]}.", ""] if apart_text(res) else []),
+    apart = apart_text(res)  # "measured on its own, ..." for a section a later run put here
+    head = [f"### {title}", "", *([apart[:1].upper() + apart[1:] + ".", ""] if apart else []),
             f"Data: {d['num_train']} training scenes and {d['num_val']} validation scenes at {d['size']}x{d['size']} "
             f"(generated once in {_secs(d['generate_s'])}, not counted); batch {d['batch_size']} {sample}. "
             "Training time excludes validation.", "",

@@ -175,7 +175,7 @@ def add_to_last_run(path: Path, run: dict, keys: tuple[str, ...]) -> dict:
 
     For ``lessons_alone``, lessons measured again replace their rows and the others are kept (each row
     carries the date it was measured). Any other section is stamped with ``measured_apart`` (date, command,
-    load), which the report names beside its figures. Without such a run, ``run`` becomes that kind's run.
+    CPU, load), which the report names beside its figures. Without such a run, ``run`` becomes that kind's run.
     Returns the merged document (also written).
     """
     kind = run["machine"]["device_kind"]
