@@ -17,7 +17,7 @@ from torch import nn
 from course_utils import engine
 from course_utils.data import NUM_CLASSES
 from course_utils.train import CropLoader, preload_semantic
-from course_utils.train.fcn import FCNTrainConfig, time_to_miou, train_fcn
+from course_utils.train.fcn import FCNTrainConfig, recipe_fcn, time_to_miou, train_fcn
 
 from .pair import ModelPlan, benchmark_model, latency, ratios, time_step
 from .timing import sync
@@ -88,9 +88,7 @@ def run_semantic(bench: SemanticBench, device: torch.device) -> dict:
     one_image = val_images[:1].float().div(255)  # (1, 3, H, W), on the host
 
     def build_course() -> nn.Module:
-        from course_utils.models.fcn import build_fcn
-
-        return build_fcn(cfg.num_classes, cfg.variant, channels=cfg.channels, convs_per_stage=cfg.convs_per_stage)
+        return recipe_fcn(cfg)
 
     def infer(m: nn.Module) -> torch.Tensor:
         return engine.predict(m, one_image[0], device=device)  # (H, W) class ids, back on the host

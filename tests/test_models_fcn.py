@@ -208,3 +208,31 @@ def test_train_pixel_classifier_smoke():
     model, hist, scores = train_pixel_classifier(data=data, val_data=val, device="cpu", progress=False,
                                                  num_epochs=1, hidden=4)
     assert isinstance(model, PixelClassifier) and hist.total_steps == 1 and 0 <= scores["pixel_acc"] <= 1
+
+
+@pytest.mark.parametrize("first_stage", ["pool", "stride"])
+def test_the_first_stage_halves_the_size_by_pooling_or_by_a_strided_conv(first_stage):
+    model = build_fcn(7, "8s", first_stage=first_stage).eval()
+    with torch.no_grad():
+        feats = model.features(torch.rand(2, 3, 64, 96))
+        assert model(torch.rand(1, 3, 50, 70)).shape == (1, 7, 50, 70)
+    assert {s: tuple(f.shape[-2:]) for s, f in feats.items()} == {2 ** k: (64 >> k, 96 >> k) for k in range(1, 6)}
+    first_conv = model.stages[0][0]
+    assert first_conv.stride == ((2, 2) if first_stage == "stride" else (1, 1))
+    assert any(isinstance(m, torch.nn.MaxPool2d) for m in model.stages[0]) == (first_stage == "pool")
+    rows = fcn_module.receptive_field_table(model.config)
+    assert ("stage1.pool" in [r["layer"] for r in rows]) == (first_stage == "pool")
+    assert [max(r["stride"] for r in rows if r["stage"] == s) for s in range(1, 6)] == [2, 4, 8, 16, 32]
+
+
+def test_a_strided_first_stage_sees_one_pixel_less_than_conv_then_pool():
+    pooled = fcn_module.receptive_field_table(FCNConfig(first_stage="pool"))
+    strided = fcn_module.receptive_field_table(FCNConfig(first_stage="stride"))
+    assert strided[0]["receptive_field"] == 3 and strided[0]["stride"] == 2  # the 3x3 conv, its outputs 2 px apart
+    assert pooled[1]["receptive_field"] == 4 and pooled[1]["stride"] == 2  # conv (3 px), then the 2x2 pool
+    assert strided[-1]["receptive_field"] == pooled[-1]["receptive_field"] - 1
+
+
+def test_an_unknown_first_stage_is_explained():
+    with pytest.raises(ValueError, match="first_stage must be one of"):
+        build_fcn(first_stage="avgpool")

@@ -187,3 +187,35 @@ def test_recipes_train_save_and_load(tmp_path):
         again = load(path)
         with torch.no_grad():
             torch.testing.assert_close(again(images[:2].float() / 255), model(images[:2].float() / 255))
+
+
+@pytest.mark.parametrize("first_stage", ["pool", "stride"])
+def test_deeplab_first_stage_pools_or_strides_and_its_layers_say_so(first_stage):
+    model = build_deeplab(7, first_stage=first_stage, **SMALL_DEEPLAB).eval()
+    with torch.no_grad():
+        f = model.features(torch.rand(1, 3, 64, 64))
+    assert tuple(f["low"].shape[-2:]) == (16, 16) and tuple(f["high"].shape[-2:]) == (4, 4)
+    assert model.stages[0][0].stride == ((2, 2) if first_stage == "stride" else (1, 1))
+    layers = deeplab_layers(model.config)
+    assert ("stage1.pool" in [name for name, *_ in layers]) == (first_stage == "pool")
+    assert receptive_field_rows(layers)[-1]["stride"] == 16
+    pooled = receptive_field_rows(deeplab_layers(DeepLabConfig(first_stage="pool")))[-1]["receptive_field"]
+    assert receptive_field_rows(layers)[-1]["receptive_field"] == pooled - (first_stage == "stride")
+
+
+def test_a_deeplab_saved_before_first_stage_existed_loads_with_its_pooled_first_stage(tmp_path):
+    from course_utils.train import save_checkpoint
+
+    model = build_deeplab(7, first_stage="pool", **SMALL_DEEPLAB).eval()
+    path = tmp_path / "deeplab.pt"
+    save_checkpoint(model, path)
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["first_stage"]  # as an older checkpoint stored it
+    torch.save(payload, path)
+    again = load_deeplab(path)
+    assert again.config.first_stage == "pool"
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), model(x))
+    with pytest.raises(ValueError, match="first_stage must be one of"):
+        build_deeplab(7, first_stage="avgpool")

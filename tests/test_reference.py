@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,8 @@ from course_utils.paths import REFERENCE_DIR, is_checkpoint_name, reference_path
 from course_utils.tools import reference
 from course_utils.train import save_checkpoint
 from course_utils.train.checkpoints import find_checkpoint, is_reference, load_checkpoint
-from course_utils.train.fcn import load_fcn
+from course_utils.train.fcn import FCNTrainConfig, load_fcn
+from course_utils.train.maskrcnn import MaskRCNNTrainConfig
 from course_utils.train.reuse import origin_message, semantic_fcn
 
 
@@ -90,3 +93,14 @@ def test_the_shipped_reference_checkpoints_hold_what_they_say(name: str) -> None
     rescored = reference._score(name, path, torch.device("cpu"))
     for key, value in rescored.items():
         assert recorded[key] == pytest.approx(value, abs=0.01), key  # the recorded metric is the file's own
+
+
+@pytest.mark.parametrize("name", reference.NAMES)
+def test_the_shipped_reference_checkpoints_were_trained_with_todays_recipe(name: str) -> None:
+    """A recipe change that is not followed by ``make checkpoints`` fails here, not in a learner's lesson."""
+    payload = torch.load(REFERENCE_DIR / f"{name}.pt", map_location="cpu", weights_only=True)
+    recipe = FCNTrainConfig() if name == "fcn8s" else MaskRCNNTrainConfig()
+    today = json.loads(json.dumps(asdict(recipe)))  # tuples as lists, as the checkpoint stores them
+    saved = payload["train_config"]
+    changed = sorted(k for k in today.keys() | saved.keys() if today.get(k) != saved.get(k))
+    assert not changed, f"{name}.pt was trained with another recipe ({', '.join(changed)} differ): run make checkpoints"

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.classes import NUM_CLASSES
+from .receptive import receptive_field_rows
 
 VARIANTS = ("32s", "16s", "8s")
 
@@ -46,6 +47,8 @@ class FCNConfig:
     learn_upsampling: bool = True  # train the x2 transposed convolutions between skips (bilinear at the start)
     final_upsampling: str = "bilinear"  # last step to full size: "bilinear" (fixed, as in the FCN paper) or
     # "transposed" (a transposed convolution initialised as bilinear and trained; slower on a CPU)
+    first_stage: str = "pool"  # how stage 1 halves the size: "pool" (its convs at full size, then 2x2 max-pooling,
+    # as VGG) or "stride" (its first conv has stride 2, no pooling: no full-size feature maps, a cheaper step)
 
 
 def bilinear_kernel(factor: int) -> torch.Tensor:
@@ -125,13 +128,21 @@ def fuse_skip(coarse: torch.Tensor, skip: torch.Tensor, upsample: nn.Module | No
     return up + skip
 
 
-def _stage(in_ch: int, out_ch: int, convs: int) -> nn.Sequential:
-    """``convs`` x (3x3 conv, BatchNorm, ReLU) then 2x2 max-pooling: halves the size."""
+FIRST_STAGES = ("pool", "stride")
+
+
+def _stage(in_ch: int, out_ch: int, convs: int, strided: bool = False) -> nn.Sequential:
+    """``convs`` x (3x3 conv, BatchNorm, ReLU) then 2x2 max-pooling: halves the size.
+
+    With ``strided`` the first conv has stride 2 instead and there is no pooling (it halves the size too).
+    """
     layers: list[nn.Module] = []
     for i in range(convs):
-        layers += [nn.Conv2d(in_ch if i == 0 else out_ch, out_ch, 3, padding=1, bias=False),
+        stride = 2 if strided and i == 0 else 1
+        layers += [nn.Conv2d(in_ch if i == 0 else out_ch, out_ch, 3, stride=stride, padding=1, bias=False),
                    nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
-    layers.append(nn.MaxPool2d(2))
+    if not strided:
+        layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
 
 
@@ -148,10 +159,13 @@ class FCN(nn.Module):
             raise ValueError(f"variant must be one of {VARIANTS}, got {config.variant!r}")
         if len(config.channels) != 5 or len(config.convs_per_stage) != 5:
             raise ValueError("channels and convs_per_stage need one entry per stage (5 stages: strides 2..32)")
+        if config.first_stage not in FIRST_STAGES:
+            raise ValueError(f"first_stage must be one of {FIRST_STAGES}, got {config.first_stage!r}")
         self.config = config
         c, n = config.channels, config.num_classes
         ins = (3, *c[:-1])
-        self.stages = nn.ModuleList(_stage(i, o, k) for i, o, k in zip(ins, c, config.convs_per_stage))
+        self.stages = nn.ModuleList(_stage(i, o, k, strided=s == 0 and config.first_stage == "stride")
+                                    for s, (i, o, k) in enumerate(zip(ins, c, config.convs_per_stage)))
         self.score32 = nn.Conv2d(c[4], n, 1)  # classifier on stride-32 features
         trainable = config.learn_upsampling
         if config.variant in ("16s", "8s"):
@@ -244,6 +258,17 @@ def build_fcn(num_classes: int = NUM_CLASSES, variant: str = "8s", **kwargs) -> 
     return FCN(FCNConfig(num_classes=num_classes, variant=variant, **kwargs))
 
 
+def fcn_layers(config: FCNConfig = FCNConfig()) -> list[tuple[str, int, int, int]]:
+    """The encoder's layers as (name, kernel, stride, dilation), for ``models.receptive.receptive_field_rows``."""
+    layers = []
+    for s, convs in enumerate(config.convs_per_stage, start=1):
+        strided = s == 1 and config.first_stage == "stride"
+        layers += [(f"stage{s}.conv{i + 1}", 3, 2 if strided and i == 0 else 1, 1) for i in range(convs)]
+        if not strided:
+            layers.append((f"stage{s}.pool", 2, 2, 1))
+    return layers
+
+
 def receptive_field_table(config: FCNConfig = FCNConfig()) -> list[dict]:
     """Receptive field and stride after every conv and pooling layer of the encoder.
 
@@ -254,16 +279,12 @@ def receptive_field_table(config: FCNConfig = FCNConfig()) -> list[dict]:
         config: the FCN configuration.
 
     Returns:
-        one dict per layer: ``layer``, ``kernel``, ``stride`` (cumulative), ``receptive_field`` (px),
-        ``channels``.
+        one dict per layer: ``layer``, ``stage`` (1-5), ``kernel``, ``stride`` (cumulative), ``receptive_field``
+        (px), ``channels``.
     """
-    rows, r, j = [], 1, 1
-    for s, (ch, convs) in enumerate(zip(config.channels, config.convs_per_stage), start=1):
-        for i in range(convs):
-            r += 2 * j
-            rows.append({"layer": f"stage{s}.conv{i + 1}", "kernel": 3, "stride": j, "receptive_field": r,
-                         "channels": ch})
-        r += j
-        j *= 2
-        rows.append({"layer": f"stage{s}.pool", "kernel": 2, "stride": j, "receptive_field": r, "channels": ch})
+    rows = receptive_field_rows(fcn_layers(config))
+    for row in rows:
+        stage = int(row["layer"][5])  # "stage3.conv1" -> 3
+        row.update(stage=stage, stride=int(row["stride"]), channels=config.channels[stage - 1])
+        del row["dilation"]
     return rows

@@ -44,11 +44,13 @@ class UNetConfig:
     # learns what the objects are from the deep path, then where exactly their edges are from the skips
 
 
-def conv_bn_relu(in_ch: int, out_ch: int, convs: int = 1, dilation: int = 1) -> nn.Sequential:
-    """``convs`` x (3x3 conv with padding = dilation, BatchNorm, ReLU): the size is kept."""
+def conv_bn_relu(in_ch: int, out_ch: int, convs: int = 1, dilation: int = 1, stride: int = 1) -> nn.Sequential:
+    """``convs`` x (3x3 conv with padding = dilation, BatchNorm, ReLU): the size is kept (``stride`` 2: the first
+    conv halves it)."""
     layers: list[nn.Module] = []
     for i in range(convs):
-        layers += [nn.Conv2d(in_ch if i == 0 else out_ch, out_ch, 3, padding=dilation, dilation=dilation, bias=False),
+        layers += [nn.Conv2d(in_ch if i == 0 else out_ch, out_ch, 3, stride=stride if i == 0 else 1, padding=dilation,
+                             dilation=dilation, bias=False),
                    nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
 

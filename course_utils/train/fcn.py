@@ -39,6 +39,8 @@ class FCNTrainConfig:
     channels: tuple[int, ...] = (8, 16, 32, 64, 128)  # encoder widths (see FCNConfig); narrower than FCNConfig's
     # default: ~1.6x cheaper steps on one CPU core, the same mIoU after the same 12 epochs
     convs_per_stage: tuple[int, ...] = (1, 1, 2, 2, 2)  # 3x3 convs per encoder stage
+    first_stage: str = "stride"  # stage 1 halves the size with a stride-2 conv, not conv + max-pooling (see
+    # FCNConfig): on two cores ~1.3x cheaper steps; FCN-8s mIoU 0.909 either way, 0.90 after 55 s instead of 66 s
     num_train: int = 2000  # training scenes, generated once
     num_val: int = 128  # validation scenes (split "val")
     size: int = 128  # scene side in pixels
@@ -52,6 +54,17 @@ class FCNTrainConfig:
     boundary_width: int = 3  # also score pixels within this many px of a class boundary
     max_minutes: float | None = None  # wall-clock budget of the training steps (the schedule is squeezed into it)
     seed: int = 0  # seeds initialisation and batch order
+
+
+def recipe_fcn(cfg: FCNTrainConfig = FCNTrainConfig(), variant: str | None = None) -> FCN:
+    """The untrained FCN of a recipe: its classes, encoder widths, convs per stage and first stage.
+
+    Args:
+        cfg: the recipe.
+        variant: "32s", "16s" or "8s" (default ``cfg.variant``).
+    """
+    return build_fcn(cfg.num_classes, variant or cfg.variant, channels=cfg.channels,
+                     convs_per_stage=cfg.convs_per_stage, first_stage=cfg.first_stage)
 
 
 def class_weights(labels: torch.Tensor, num_classes: int, power: float = 0.5) -> torch.Tensor:
@@ -125,7 +138,7 @@ def train_fcn(cfg: FCNTrainConfig = FCNTrainConfig(), *, data=None, val_data=Non
     val_images, val_labels = val_data if val_data is not None else preload_semantic("val", cfg.num_val, cfg.size)
     loader = CropLoader(train_images, train_labels, cfg.batch_size, cfg.crop, seed=cfg.seed)
     val_loader = CropLoader(val_images, val_labels, 64, crop=None, flip=False, shuffle=False)
-    model = build_fcn(cfg.num_classes, cfg.variant, channels=cfg.channels, convs_per_stage=cfg.convs_per_stage)
+    model = recipe_fcn(cfg)
     weights = class_weights(train_labels, cfg.num_classes, cfg.class_weight_power).to(device)
     loss_fn = partial(F.cross_entropy, weight=weights)
     clock = {"val": 0.0, "start": time.perf_counter()}
