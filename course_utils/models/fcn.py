@@ -1,7 +1,9 @@
 """Fully convolutional networks (lessons 02-03): FCN-32s, FCN-16s and FCN-8s, small enough for a CPU.
 
 The encoder is five VGG-style stages (3x3 conv + BatchNorm + ReLU, then 2x2 max-pooling), so
-stage k works at stride 2**k: features at strides 8, 16 and 32. A 1x1 convolution turns the
+stage k works at stride 2**k: features at strides 8, 16 and 32. With ``first_stage="stride"``
+(lesson 03's recipe) stage 1 halves the size with a stride-2 conv instead, and never computes
+full-size features. A 1x1 convolution turns the
 stride-32 features into class scores; FCN-32s upsamples them 32x in one go. FCN-16s first adds
 scores from the stride-16 features (a *skip*), FCN-8s also from the stride-8 features, which
 restores detail at boundaries. The x2 upsamplings between skips are transposed convolutions
