@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.classes import NUM_CLASSES
-from .fcn import FIRST_STAGES
+from .fcn import first_conv_stride
 from .unet import conv_bn_relu
 
 OUTPUT_STRIDES = (8, 16)
@@ -69,7 +69,7 @@ def stage_layout(output_stride: int, first_stage: str = "pool") -> tuple[tuple[i
     ASPP (its rates, given for stride 16); at stride 8 stage 5 too (dilation 2), and ASPP's rates double.
     With ``first_stage="stride"`` stage 1 does not pool: its first conv has stride 2.
     """
-    first = first_stage != "stride"
+    first = first_conv_stride(first_stage, 1) == 1
     if output_stride == 16:
         return (1, 1, 1, 1, 1), (first, True, True, True, False)
     return (1, 1, 1, 1, 2), (first, True, True, False, False)
@@ -121,12 +121,10 @@ class DeepLab(nn.Module):
             raise ValueError("channels and convs_per_stage need one entry per stage (5 stages)")
         self.config = config
         c = config.channels
-        if config.first_stage not in FIRST_STAGES:
-            raise ValueError(f"first_stage must be one of {FIRST_STAGES}, got {config.first_stage!r}")
         self.stage_dilations, self.stage_pools = stage_layout(config.output_stride, config.first_stage)
         self.stages = nn.ModuleList(
-            conv_bn_relu(i, o, k, dilation=d, stride=2 if s == 0 and config.first_stage == "stride" else 1)
-            for s, (i, o, k, d) in enumerate(zip((3, *c[:-1]), c, config.convs_per_stage, self.stage_dilations)))
+            conv_bn_relu(i, o, k, dilation=d, stride=first_conv_stride(config.first_stage, s))
+            for s, (i, o, k, d) in enumerate(zip((3, *c[:-1]), c, config.convs_per_stage, self.stage_dilations), 1))
         rates = tuple(r * (16 // config.output_stride) for r in config.aspp_rates)
         self.aspp = ASPP(c[4], config.aspp_channels, rates, config.image_pooling)
         head_in = config.aspp_channels
@@ -204,8 +202,8 @@ def deeplab_layers(config: DeepLabConfig = DeepLabConfig(), aspp_rate: int | Non
     dil, pools = stage_layout(config.output_stride, config.first_stage)
     layers = []
     for s, (convs, d, pool) in enumerate(zip(config.convs_per_stage, dil, pools), start=1):
-        strided = s == 1 and config.first_stage == "stride"
-        layers += [(f"stage{s}.conv{i + 1}", 3, 2 if strided and i == 0 else 1, d) for i in range(convs)]
+        stride = first_conv_stride(config.first_stage, s)
+        layers += [(f"stage{s}.conv{i + 1}", 3, stride if i == 0 else 1, d) for i in range(convs)]
         if pool:
             layers.append((f"stage{s}.pool", 2, 2, 1))
     rate = aspp_rate or max(config.aspp_rates) * (16 // config.output_stride)

@@ -133,17 +133,26 @@ def fuse_skip(coarse: torch.Tensor, skip: torch.Tensor, upsample: nn.Module | No
 FIRST_STAGES = ("pool", "stride")
 
 
-def _stage(in_ch: int, out_ch: int, convs: int, strided: bool = False) -> nn.Sequential:
+def first_conv_stride(first_stage: str, stage: int) -> int:
+    """Stride of the first conv of encoder stage ``stage`` (1-5): 2 in stage 1 when it strides instead of pooling.
+
+    Shared by the FCN and DeepLab (their ``first_stage`` field); raises ``ValueError`` for an unknown value.
+    """
+    if first_stage not in FIRST_STAGES:
+        raise ValueError(f"first_stage must be one of {FIRST_STAGES}, got {first_stage!r}")
+    return 2 if stage == 1 and first_stage == "stride" else 1
+
+
+def _stage(in_ch: int, out_ch: int, convs: int, stride: int = 1) -> nn.Sequential:
     """``convs`` x (3x3 conv, BatchNorm, ReLU) then 2x2 max-pooling: halves the size.
 
-    With ``strided`` the first conv has stride 2 instead and there is no pooling (it halves the size too).
+    With ``stride`` 2 the first conv halves the size instead, and there is no pooling.
     """
     layers: list[nn.Module] = []
     for i in range(convs):
-        stride = 2 if strided and i == 0 else 1
-        layers += [nn.Conv2d(in_ch if i == 0 else out_ch, out_ch, 3, stride=stride, padding=1, bias=False),
-                   nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
-    if not strided:
+        layers += [nn.Conv2d(in_ch if i == 0 else out_ch, out_ch, 3, stride=stride if i == 0 else 1, padding=1,
+                             bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
+    if stride == 1:
         layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
 
@@ -161,13 +170,11 @@ class FCN(nn.Module):
             raise ValueError(f"variant must be one of {VARIANTS}, got {config.variant!r}")
         if len(config.channels) != 5 or len(config.convs_per_stage) != 5:
             raise ValueError("channels and convs_per_stage need one entry per stage (5 stages: strides 2..32)")
-        if config.first_stage not in FIRST_STAGES:
-            raise ValueError(f"first_stage must be one of {FIRST_STAGES}, got {config.first_stage!r}")
         self.config = config
         c, n = config.channels, config.num_classes
         ins = (3, *c[:-1])
-        self.stages = nn.ModuleList(_stage(i, o, k, strided=s == 0 and config.first_stage == "stride")
-                                    for s, (i, o, k) in enumerate(zip(ins, c, config.convs_per_stage)))
+        self.stages = nn.ModuleList(_stage(i, o, k, first_conv_stride(config.first_stage, s))
+                                    for s, (i, o, k) in enumerate(zip(ins, c, config.convs_per_stage), start=1))
         self.score32 = nn.Conv2d(c[4], n, 1)  # classifier on stride-32 features
         trainable = config.learn_upsampling
         if config.variant in ("16s", "8s"):
@@ -264,9 +271,9 @@ def fcn_layers(config: FCNConfig = FCNConfig()) -> list[tuple[str, int, int, int
     """The encoder's layers as (name, kernel, stride, dilation), for ``models.receptive.receptive_field_rows``."""
     layers = []
     for s, convs in enumerate(config.convs_per_stage, start=1):
-        strided = s == 1 and config.first_stage == "stride"
-        layers += [(f"stage{s}.conv{i + 1}", 3, 2 if strided and i == 0 else 1, 1) for i in range(convs)]
-        if not strided:
+        stride = first_conv_stride(config.first_stage, s)
+        layers += [(f"stage{s}.conv{i + 1}", 3, stride if i == 0 else 1, 1) for i in range(convs)]
+        if stride == 1:
             layers.append((f"stage{s}.pool", 2, 2, 1))
     return layers
 

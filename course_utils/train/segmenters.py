@@ -154,8 +154,6 @@ def _load(path_or_name, cls, config_cls, map_location):
     if payload.get("model_class") != cls.__name__:
         raise ValueError(f"{path_or_name} holds a {payload.get('model_class')}, not a {cls.__name__}")
     tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
-    if config_cls is DeepLabConfig:
-        tuples.setdefault("first_stage", "pool")  # saved before the option existed: the backbone pooled in stage 1
     model = cls(config_cls(**tuples))
     model.load_state_dict(payload["model"])
     return model.eval()

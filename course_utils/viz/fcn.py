@@ -58,8 +58,7 @@ def show_receptive_fields(model: torch.nn.Module, image: torch.Tensor, point: tu
     """
     from ..models.fcn import receptive_field_table
 
-    rows = receptive_field_table(model.config)
-    table = [r for r, after in zip(rows, [*rows[1:], None]) if after is None or after["stage"] != r["stage"]]
+    table = list({r["stage"]: r for r in receptive_field_table(model.config)}.values())  # each stage's last layer
     fig, axes = plt.subplots(1, len(table), figsize=(3 * len(table), 3.6))
     for k, (ax, row) in enumerate(zip(axes, table), start=1):
         grad = input_gradient(model, image, point, k)
